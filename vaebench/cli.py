@@ -1,0 +1,215 @@
+"""`vaebench`: run suites, list what is registered, aggregate and inspect results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from vaebench.errors import VaebenchError
+
+DEFAULT_DATA_ROOT = "data"
+
+EPILOG = """examples:
+  vaebench run suites/quickstart.yaml                 train, evaluate, print the leaderboard
+  vaebench run suites/disentangle.yaml --set train.steps=2000 --set 'seeds=[0]'
+  vaebench run suites/quickstart.yaml --dry-run       show the runs without training
+  vaebench list models
+  vaebench status results/quickstart
+  vaebench leaderboard results/quickstart --sort-by mig
+"""
+
+
+def _data_root(arg: str | None, suite_value: str | None = None) -> Path:
+    """--data-root, else $VAEBENCH_DATA, else the suite's data_root, else ./data."""
+    return Path(arg or os.environ.get("VAEBENCH_DATA") or suite_value or DEFAULT_DATA_ROOT)
+
+
+def cmd_list(args) -> int:
+    import vaebench.runner.run  # noqa: F401  (imports every registry)
+    from vaebench.registry import DATASETS, METRICS, MODELS
+
+    registry = {"models": MODELS, "datasets": DATASETS, "metrics": METRICS}[args.kind]
+    entries = registry.entries()
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        print(f"{e.name:<{width}}  {e.description}")
+        if e.paper:
+            print(f"{'':<{width}}  paper: {e.paper}")
+    return 0
+
+
+def _job_table(specs, store) -> str:
+    import pandas as pd
+
+    from vaebench.report.leaderboard import params_label
+
+    rows = [{"run_id": s.run_id, "dataset": s.dataset, "model": s.model,
+             "params": params_label(s.model_params, s.grid_keys), "seed": s.seed,
+             "steps": s.train["steps"], "state": store.state(s.run_id)} for s in specs]
+    return pd.DataFrame(rows).to_string(index=False)
+
+
+def cmd_run(args) -> int:
+    from vaebench.report.leaderboard import format_table, leaderboard, write_csv
+    from vaebench.report.plots import plot_leaderboard
+    from vaebench.runner.run import load_dataset
+    from vaebench.runner.store import RunStore, write_json
+    from vaebench.runner.suite import expand, load_suite
+
+    suite = load_suite(args.suite, args.set)
+    specs = expand(suite, args.suite)
+    results_dir = Path(args.results or suite.results_dir)
+    data_root = _data_root(args.data_root, suite.data_root)
+    suite_dir = results_dir / suite.name
+    store = RunStore(suite_dir)
+    print(f"suite {suite.name}: {len(specs)} runs -> {suite_dir}/")
+    if args.dry_run:
+        print(_job_table(specs, store))
+        return 0
+    # Load every dataset before anything is written: a missing one stops here, cleanly.
+    for d in suite.datasets:
+        load_dataset(d.name, d.params, data_root)
+    write_json(suite_dir / "suite.json", {"suite": suite.model_dump(), "source": str(args.suite),
+                                          "run_ids": [s.run_id for s in specs]})
+    progress = not args.no_progress
+    if args.executor == "slurm":
+        from vaebench.runner.slurm import run_slurm
+
+        finished = run_slurm(specs, results_dir, data_root, preset=args.slurm_preset, wait=args.wait,
+                             progress=progress, fid_weights=args.fid_weights)
+        if not finished:
+            return 0
+    else:
+        from vaebench.runner.local import run_local
+
+        run_local(specs, results_dir, data_root, progress=progress, fid_weights=args.fid_weights)
+    board = leaderboard(suite_dir)
+    write_csv(board, suite_dir / "leaderboard.csv")
+    plot_leaderboard(board, suite_dir / "leaderboard.png")
+    print(format_table(board))
+    print(f"\nleaderboard: {suite_dir / 'leaderboard.csv'} (picture: leaderboard.png)")
+    failed = [s.run_id for s in specs if store.state(s.run_id) == "failed"]
+    if failed:
+        print(f"\n{len(failed)} run(s) failed; see `vaebench status {suite_dir}`:", file=sys.stderr)
+        for rid in failed:
+            print(f"  {rid}: {store.failure(rid)['reason']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _suite_dirs(path: Path) -> list[Path]:
+    """RESULTS_DIR may be one suite's folder or a folder of suites."""
+    if not path.is_dir():
+        raise VaebenchError(f"{path} is not a folder; give a results folder such as results/quickstart")
+    if (path / "suite.json").is_file() or any(p.joinpath("config.json").is_file() for p in path.iterdir()):
+        return [path]
+    found = sorted(p for p in path.iterdir() if p.is_dir() and (p / "suite.json").is_file())
+    if not found:
+        raise VaebenchError(f"{path} holds no vaebench results (no suite.json or run folders)")
+    return found
+
+
+def cmd_leaderboard(args) -> int:
+    from vaebench.report.leaderboard import format_table, leaderboard, write_csv
+    from vaebench.report.plots import plot_leaderboard
+
+    for suite_dir in _suite_dirs(Path(args.results_dir)):
+        board = leaderboard(suite_dir, sort_by=args.sort_by)
+        out = Path(args.output) if args.output else suite_dir / "leaderboard.csv"
+        write_csv(board, out)
+        plot_leaderboard(board, out.with_suffix(".png"))
+        print(f"== {suite_dir.name} ==\n{format_table(board)}\n-> {out}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from vaebench.report.leaderboard import suite_summary
+    from vaebench.runner.store import RunStore
+
+    for suite_dir in _suite_dirs(Path(args.results_dir)):
+        summary, store = suite_summary(suite_dir), RunStore(suite_dir)
+        c = summary["counts"]
+        print(f"== {suite_dir.name}: {c['done']} done, {c['failed']} failed, "
+              f"{c['started']} started (resume on the next run), {c['pending']} pending")
+        for rid, state in summary["states"].items():
+            line = f"  {state:<8} {rid}"
+            slurm_file = store.run_dir(rid) / "slurm.json"
+            if slurm_file.is_file():
+                from vaebench.runner.slurm import describe_job
+
+                line += f"  {describe_job(store.run_dir(rid))}"
+            if state == "failed":
+                fail = store.failure(rid)
+                line += f"\n           reason: {fail['reason']}\n           traceback: {fail.get('traceback', '-')}"
+            if state != "done" or args.verbose:
+                print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vaebench", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Train, evaluate and compare VAE variants from a suite YAML "
+                    "(models x hyperparameters x datasets x seeds).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="expand a suite and run it (resumes; skips finished runs)",
+                       description="Expand SUITE into runs, train and evaluate the ones not done yet "
+                                   "(started runs resume from their checkpoint), then write "
+                                   "RESULTS/<suite>/leaderboard.csv and print it. Exits 1 if a run failed.")
+    r.add_argument("suite", metavar="SUITE.yaml", help="suite file, e.g. suites/quickstart.yaml")
+    r.add_argument("--results", metavar="DIR", help="results folder (default: the suite's results_dir, "
+                                                     "'results')")
+    r.add_argument("--data-root", metavar="DIR", help="where datasets live (default: $VAEBENCH_DATA, "
+                                                       "else the suite's data_root, else ./data)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a suite key (YAML value), e.g. --set train.steps=200 "
+                        "--set 'seeds=[0]'; repeatable")
+    r.add_argument("--dry-run", action="store_true", help="print the run table and exit; train nothing")
+    r.add_argument("--executor", choices=["local", "slurm"], default="local",
+                   help="where runs execute: this process (default) or a SLURM cluster via submitit")
+    r.add_argument("--slurm-preset", metavar="NAME|PATH", default="local",
+                   help="SLURM resources: a preset name from slurm/ or a YAML path (default: local)")
+    r.add_argument("--wait", action="store_true",
+                   help="with --executor slurm: block until all jobs end, then write the leaderboard")
+    r.add_argument("--fid-weights", metavar="PATH", help="Inception weights file for FID "
+                                                          "(pt_inception-2015-12-05-6726825d.pth)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("list", help="list registered models, datasets or metrics")
+    lst.add_argument("kind", choices=["models", "datasets", "metrics"])
+    lst.set_defaults(func=cmd_list)
+
+    lb = sub.add_parser("leaderboard", help="aggregate finished runs into a leaderboard CSV",
+                        description="Mean and std over seeds of every metric and cost column, one row "
+                                    "per (dataset, model, hyperparameters).")
+    lb.add_argument("results_dir", metavar="RESULTS_DIR", help="e.g. results/quickstart")
+    lb.add_argument("-o", "--output", metavar="CSV", help="default: RESULTS_DIR/leaderboard.csv")
+    lb.add_argument("--sort-by", metavar="METRIC", help="sort by this metric's mean (best first)")
+    lb.set_defaults(func=cmd_leaderboard)
+
+    st = sub.add_parser("status", help="how many runs are done / failed / pending, and why runs failed")
+    st.add_argument("results_dir", metavar="RESULTS_DIR", help="e.g. results/quickstart")
+    st.add_argument("-v", "--verbose", action="store_true", help="list finished runs too")
+    st.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except VaebenchError as e:
+        print(f"vaebench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nvaebench: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Suite YAML: typed validation and expansion into runs.
+
+A suite is models x (hyperparameter grid points) x datasets x seeds. Each resolved run gets a
+stable id from a hash of everything that changes its result, so re-running a suite skips runs
+that are done and two different configs never share a folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vaebench.errors import VaebenchError
+from vaebench.registry import DATASETS, METRICS, MODELS
+
+# Bump when the meaning of a resolved config changes, so old results are not mixed with new.
+CONFIG_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _name_shorthand(value):
+    """Allow `- vae` as a shorthand for `- {name: vae}`."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+class DatasetSpec(_Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelSpec(_Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @field_validator("grid")
+    @classmethod
+    def _nonempty_grid(cls, grid):
+        for key, values in grid.items():
+            if not values:
+                raise ValueError(f"grid for {key!r} is empty; give at least one value")
+        return grid
+
+
+class MetricSpec(_Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainSpec(_Strict):
+    steps: int = Field(1000, gt=0)
+    batch_size: int = Field(64, gt=0)
+    optimizer: Literal["adam"] = "adam"
+    lr: float = Field(1e-4, gt=0)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    # Bookkeeping only: not part of a run's identity.
+    checkpoint_every: int = Field(500, gt=0)
+    log_every: int = Field(50, gt=0)
+
+
+class Suite(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    models: list[ModelSpec] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    metrics: list[MetricSpec] = Field(default_factory=lambda: [MetricSpec(name="elbo"),
+                                                               MetricSpec(name="recon_error")])
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    results_dir: str = "results"
+    data_root: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data):
+        if isinstance(data, dict):
+            for key in ("datasets", "models", "metrics"):
+                if isinstance(data.get(key), list):
+                    data[key] = [_name_shorthand(v) for v in data[key]]
+        return data
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One fully resolved training run; picklable, so any executor can ship it."""
+
+    run_id: str
+    suite: str
+    dataset: str
+    dataset_params: dict
+    model: str
+    model_params: dict  # every hyperparameter, defaults filled in
+    seed: int
+    train: dict
+    metrics: list  # [{"name": ..., "params": {...}}]
+    device: str = "auto"
+    grid_keys: tuple = field(default=())  # hyperparameters that vary in this suite (for tables)
+
+    def identity(self) -> dict:
+        """What determines the run's result (not where or how often it checkpoints)."""
+        train = {k: v for k, v in self.train.items() if k not in ("checkpoint_every", "log_every")}
+        return {"version": CONFIG_VERSION, "dataset": self.dataset, "dataset_params": self.dataset_params,
+                "model": self.model, "model_params": self.model_params, "seed": self.seed,
+                "train": train, "metrics": self.metrics}
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"grid_keys": list(self.grid_keys)}
+
+
+def run_id_for(identity: dict, model: str, dataset: str, seed: int) -> str:
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{model}-{dataset}-s{seed}-{digest}"
+
+
+def _loc(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _format_validation(path: Path, err: ValidationError, prefix: str = "") -> str:
+    lines = [f"{path}: invalid suite."]
+    for e in err.errors():
+        where = _loc(tuple(prefix.split(".")) + tuple(e["loc"]) if prefix else e["loc"])
+        given = f" (given: {e['input']!r})" if e["type"] not in ("missing",) and not isinstance(
+            e.get("input"), dict) else ""
+        lines.append(f"  {where}: {e['msg']}{given}")
+    return "\n".join(lines)
+
+
+def _apply_override(data: dict, item: str, path: Path) -> None:
+    """`train.steps=200` or `seeds=[0]`: the value is parsed as YAML."""
+    if "=" not in item:
+        raise VaebenchError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.steps=200")
+    key, raw = item.split("=", 1)
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise VaebenchError(f"--set {item!r}: {path} has no mapping at {part!r} to set a key in")
+    node[parts[-1]] = yaml.safe_load(raw)
+
+
+def load_suite(path: str | Path, overrides: list[str] | tuple = ()) -> Suite:
+    """Read and validate a suite file; `overrides` are `KEY=VALUE` strings applied first."""
+    path = Path(path)
+    if not path.is_file():
+        raise VaebenchError(f"suite file {path} does not exist (suites ship in suites/, e.g. "
+                            f"suites/quickstart.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise VaebenchError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise VaebenchError(f"{path}: a suite is a YAML mapping with keys name, datasets, models, "
+                            f"seeds, train, metrics; got {type(data).__name__}")
+    data = copy.deepcopy(data)
+    for item in overrides:
+        _apply_override(data, item, path)
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as e:
+        raise VaebenchError(_format_validation(path, e)) from None
+    for i, d in enumerate(suite.datasets):
+        DATASETS.get(d.name, where=f"{path}: datasets[{i}].name")
+    for i, m in enumerate(suite.models):
+        MODELS.get(m.name, where=f"{path}: models[{i}].name")
+    for i, m in enumerate(suite.metrics):
+        _check_params(METRICS.get(m.name, where=f"{path}: metrics[{i}].name"), m.params,
+                      f"{path}: metrics[{i}].params")
+    for i, d in enumerate(suite.datasets):
+        _check_params(DATASETS.get(d.name), d.params, f"{path}: datasets[{i}].params",
+                      skip_first=True)
+    expand(suite, path)  # validates every model's hyperparameters
+    return suite
+
+
+def _check_params(fn, params: dict, where: str, skip_first: bool = True) -> None:
+    """Keyword parameters of a registered function: unknown names are an error."""
+    import inspect
+
+    sig = list(inspect.signature(fn).parameters.values())[1 if skip_first else 0:]
+    allowed = {p.name for p in sig if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise VaebenchError(f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
+                            f"allowed: {', '.join(sorted(allowed)) or 'none'}")
+
+
+def resolve_model_params(name: str, params: dict, where: str) -> dict:
+    """Validate hyperparameters against the variant's typed config; return all of them."""
+    config_cls = MODELS.get(name).Config
+    try:
+        return asdict(config_cls(**params))
+    except ValidationError as e:
+        msgs = "; ".join(f"{_loc(err['loc'])}: {err['msg']} (given: {err.get('input')!r})"
+                         for err in e.errors())
+        allowed = ", ".join(f"{k}={v!r}" for k, v in asdict(config_cls()).items())
+        raise VaebenchError(f"{where}: {msgs}. {name} takes: {allowed}") from None
+    except TypeError as e:
+        raise VaebenchError(f"{where}: {e}") from None
+
+
+def expand(suite: Suite, path: Path | str = "<suite>") -> list[RunSpec]:
+    """All runs of the suite: datasets x models x grid points x seeds, in that nesting order."""
+    runs: list[RunSpec] = []
+    for d in suite.datasets:
+        for i, m in enumerate(suite.models):
+            keys = list(m.grid)
+            for values in itertools.product(*(m.grid[k] for k in keys)):
+                params = dict(m.params) | dict(zip(keys, values))
+                resolved = resolve_model_params(m.name, params, f"{path}: models[{i}]")
+                for seed in suite.seeds:
+                    spec = RunSpec(
+                        run_id="", suite=suite.name, dataset=d.name, dataset_params=dict(d.params),
+                        model=m.name, model_params=resolved, seed=seed,
+                        train=suite.train.model_dump(),
+                        metrics=[mt.model_dump() for mt in suite.metrics],
+                        device=suite.device, grid_keys=tuple(sorted(set(keys) | set(m.params))),
+                    )
+                    rid = run_id_for(spec.identity(), m.name, d.name, seed)
+                    runs.append(RunSpec(**(asdict(spec) | {"run_id": rid, "grid_keys": spec.grid_keys})))
+    seen = {}
+    for r in runs:
+        if r.run_id in seen:
+            raise VaebenchError(f"{path}: two entries resolve to the same run ({r.model} on "
+                                f"{r.dataset}, seed {r.seed}, {r.model_params}); remove the duplicate")
+        seen[r.run_id] = r
+    return runs

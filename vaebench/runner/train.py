@@ -1,0 +1,204 @@
+"""The training loop: plain PyTorch, read top to bottom.
+
+Batches are drawn by index (uniformly with replacement, as in disentanglement_lib) from a
+seeded generator. A checkpoint (model, optimizers, step, every RNG state, elapsed time) is written
+atomically every `checkpoint_every` steps and at the end, so a killed run resumes where its last
+checkpoint left off and continues exactly as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vaebench.errors import VaebenchError
+from vaebench.runner.store import CHECKPOINT, LOG, atomic_write_bytes
+
+LOG_FIELDS_FIRST = ["step", "session", "elapsed_s", "images_per_s"]
+
+
+class NonFiniteLoss(VaebenchError):
+    pass
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise VaebenchError(f"device {name!r} was asked for, but this machine has no CUDA GPU "
+                            f"visible to torch; use device: auto or cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state(data_gen: torch.Generator) -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+             "python": random.getstate(), "data": data_gen.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, data_gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    data_gen.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def peak_memory(device: torch.device) -> tuple[int, str]:
+    """(bytes, kind): CUDA peak allocated on a GPU, else the process's peak resident set."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device), "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "cpu_peak_rss"
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    train_seconds: float  # all sessions together
+    images_per_s: float  # over all sessions
+    sessions: int  # 1 + number of resumes
+    resumed_from: int  # step the last session started at (0: fresh)
+    final_terms: dict[str, float]  # loss terms averaged over the last logging window
+
+
+class Trainer:
+    """Trains one model on one dataset, writing checkpoint.pt and train_log.csv into run_dir."""
+
+    def __init__(self, model, dataset, train_cfg: dict, run_dir: Path, seed: int,
+                 device: torch.device, progress: bool = True, desc: str = "train"):
+        self.model, self.dataset, self.cfg = model.to(device), dataset, train_cfg
+        self.run_dir, self.seed, self.device = Path(run_dir), seed, device
+        self.progress, self.desc = progress, desc
+        self.optimizers = model.make_optimizers(train_cfg["lr"], (train_cfg["beta1"], train_cfg["beta2"]))
+        self.data_gen = torch.Generator().manual_seed(seed)
+        self.step, self.train_seconds, self.sessions = 0, 0.0, 0
+        self.log_rows: list[dict] = []
+        self._in_step = False
+
+    # --- checkpoints ---------------------------------------------------------------------
+    def _load_checkpoint(self) -> bool:
+        path = self.run_dir / CHECKPOINT
+        if not path.is_file():
+            return False
+        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(ckpt["model"])
+        for opt, state in zip(self.optimizers, ckpt["optimizers"]):
+            opt.load_state_dict(state)
+        self.step, self.train_seconds = ckpt["step"], ckpt["train_seconds"]
+        self.sessions, self.log_rows = ckpt["sessions"], ckpt["log_rows"]
+        _set_rng_state(ckpt["rng"], self.data_gen)
+        return True
+
+    def save_checkpoint(self) -> None:
+        """Atomic: a kill during the write leaves the previous checkpoint intact."""
+        buf = io.BytesIO()
+        torch.save({"model": self.model.state_dict(),
+                    "optimizers": [o.state_dict() for o in self.optimizers],
+                    "step": self.step, "train_seconds": self.train_seconds,
+                    "sessions": self.sessions, "log_rows": self.log_rows,
+                    "rng": _rng_state(self.data_gen)}, buf)
+        atomic_write_bytes(self.run_dir / CHECKPOINT, buf.getvalue())
+        self._write_log()
+
+    def save_if_between_steps(self) -> bool:
+        """For a preemption signal: save only if no optimisation step is half-done."""
+        if self._in_step:
+            return False
+        self.save_checkpoint()
+        return True
+
+    def _write_log(self) -> None:
+        fields = LOG_FIELDS_FIRST + sorted({k for r in self.log_rows for k in r} - set(LOG_FIELDS_FIRST))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(self.log_rows)
+        atomic_write_bytes(self.run_dir / LOG, out.getvalue().encode())
+
+    # --- the loop --------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        global ACTIVE
+        steps, batch_size = self.cfg["steps"], self.cfg["batch_size"]
+        log_every, ckpt_every = self.cfg["log_every"], self.cfg["checkpoint_every"]
+        resumed = self._load_checkpoint()
+        start_step, session = self.step, self.sessions
+        self.sessions += 1
+        n_train = self.dataset.num_examples("train")
+        window: dict[str, torch.Tensor] = {}
+        window_n, window_start = 0, time.perf_counter()
+        self.model.train()
+        ACTIVE = self
+        bar = tqdm(total=steps, initial=self.step, desc=self.desc, unit="step", dynamic_ncols=True,
+                   disable=not self.progress, leave=False)
+        try:
+            while self.step < steps:
+                t0 = time.perf_counter()
+                self._in_step = True
+                idx = torch.randint(0, n_train, (batch_size,), generator=self.data_gen)
+                x, y = self.dataset.batch("train", idx, self.device)
+                terms = self.model.training_step(x, y, self.step, self.optimizers)
+                self.step += 1
+                self._in_step = False
+                for k, v in terms.items():
+                    v = v.detach().float()
+                    window[k] = window[k] + v if k in window else v
+                window_n += 1
+                self.train_seconds += time.perf_counter() - t0
+                if self.step % log_every == 0 or self.step == steps:
+                    row = self._log(window, window_n, batch_size, window_start, session)
+                    bar.set_postfix(loss=f"{row['loss']:.4g}", img_s=f"{row['images_per_s']:.0f}")
+                    window, window_n, window_start = {}, 0, time.perf_counter()
+                if self.step % ckpt_every == 0 or self.step == steps:
+                    if window_n:
+                        self._check_finite({k: (v / window_n).item() for k, v in window.items()})
+                    self.save_checkpoint()
+                bar.update(1)
+        finally:
+            self._in_step = False
+            ACTIVE = None
+            bar.close()
+        last = self.log_rows[-1] if self.log_rows else {}
+        final_terms = {k: v for k, v in last.items() if k not in LOG_FIELDS_FIRST}
+        return TrainResult(steps=self.step, train_seconds=self.train_seconds,
+                           images_per_s=self.step * batch_size / max(self.train_seconds, 1e-9),
+                           sessions=self.sessions, resumed_from=start_step if resumed else 0,
+                           final_terms=final_terms)
+
+    def _check_finite(self, means: dict[str, float]) -> None:
+        """Stop before a NaN reaches a checkpoint; the run is recorded as failed with this reason."""
+        bad = {k: v for k, v in means.items() if not np.isfinite(v)}
+        if bad:
+            raise NonFiniteLoss(
+                f"non-finite loss by step {self.step} (terms {bad}); the run is stopped. Try a lower "
+                f"train.lr in the suite, or check the model's hyperparameters.")
+
+    def _log(self, window, n, batch_size, window_start, session) -> dict:
+        means = {k: (v / n).item() for k, v in window.items()}
+        self._check_finite(means)
+        elapsed = time.perf_counter() - window_start
+        row = {"step": self.step, "session": session, "elapsed_s": round(self.train_seconds, 3),
+               "images_per_s": n * batch_size / max(elapsed, 1e-9), **means}
+        self.log_rows.append(row)
+        return row
+
+
+# The trainer currently running in this process (for a preemption handler), or None.
+ACTIVE: Trainer | None = None
