@@ -60,6 +60,15 @@ def test_overrides_parse_yaml_values(tmp_path):
     assert suite.train.steps == 5 and suite.seeds == [3]
 
 
+def test_overrides_reach_list_entries_by_name(tmp_path):
+    suite = load_suite(write(tmp_path, GOOD), ["metrics.elbo.params.num_examples=100",
+                                               "models.beta_vae.grid.beta=[2]"])
+    assert suite.metrics[0].params == {"num_examples": 100}
+    assert [r.model_params.get("beta") for r in expand(suite)] == [None, None, 2.0, 2.0]
+    with pytest.raises(VaebenchError, match="no entry 'fid'.*'elbo'"):
+        load_suite(write(tmp_path, GOOD), ["metrics.fid.params.num_samples=10"])
+
+
 @pytest.mark.parametrize("text, expected", [
     (GOOD.replace("- vae\n", "- vea\n"), ["models[0].name", "unknown model 'vea'", "Did you mean 'vae'"]),
     (GOOD.replace("steps: 10", "steps: ten"), ["train.steps", "valid integer", "'ten'"]),

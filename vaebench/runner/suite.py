@@ -141,17 +141,34 @@ def _format_validation(path: Path, err: ValidationError, prefix: str = "") -> st
     return "\n".join(lines)
 
 
+def _child(node, part: str, item: str):
+    """Step into a mapping by key, or into a list by index or by an entry's `name`."""
+    if isinstance(node, dict):
+        return node.setdefault(part, {})
+    if isinstance(node, list):
+        if part.isdigit() and int(part) < len(node):
+            return node[int(part)]
+        for i, entry in enumerate(node):
+            if entry == part:  # shorthand `- mig` becomes a mapping that can take params
+                node[i] = entry = {"name": part}
+            if isinstance(entry, dict) and entry.get("name") == part:
+                return entry
+        names = [e["name"] if isinstance(e, dict) else e for e in node]
+        raise VaebenchError(f"--set {item!r}: no entry {part!r} in that list; entries: {names}")
+    raise VaebenchError(f"--set {item!r}: cannot set a key inside {node!r}")
+
+
 def _apply_override(data: dict, item: str, path: Path) -> None:
-    """`train.steps=200` or `seeds=[0]`: the value is parsed as YAML."""
+    """`train.steps=200`, `seeds=[0]`, `metrics.mig.params.num_train=1000`: values are YAML."""
     if "=" not in item:
         raise VaebenchError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.steps=200")
     key, raw = item.split("=", 1)
-    node = data
     parts = key.strip().split(".")
+    node = data
     for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise VaebenchError(f"--set {item!r}: {path} has no mapping at {part!r} to set a key in")
+        node = _child(node, part, item)
+    if not isinstance(node, dict):
+        raise VaebenchError(f"--set {item!r}: {'.'.join(parts[:-1])} in {path} is not a mapping")
     node[parts[-1]] = yaml.safe_load(raw)
 
 
