@@ -1,0 +1,220 @@
+"""The SLURM executor: presets (no cluster needed) and, marked `slurm`, runs on the real
+single-node cluster from slurm/cluster.sh (see tests/conftest.py)."""
+
+import json
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import submitit
+import torch
+
+from vaebench.cli import main
+from vaebench.errors import VaebenchError
+from vaebench.runner import slurm
+from vaebench.runner.slurm import SlurmPreset, load_preset
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"  # real MNIST in torchvision's layout
+
+SUITE = """
+name: tiny
+datasets: [{name: mnist, params: {train_size: 512}}]
+models: [vae, {name: beta_vae, params: {beta: 4}}]
+seeds: [0, 1]
+train: {steps: 6, batch_size: 16, lr: 1.0e-3, checkpoint_every: 3, log_every: 3}
+metrics: [{name: elbo, params: {num_examples: 64}}, {name: recon_error, params: {num_examples: 64}}]
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def run_cli(suite: Path, results: Path, *args) -> int:
+    return main(["run", str(suite), "--results", str(results), "--data-root", str(DATA),
+                 "--no-progress", *args])
+
+
+def records(suite_dir: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in suite_dir.glob("*/slurm.json")}
+
+
+# --- presets --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("given, minutes", [(90, 90), ("90", 90), ("30:30", 31), ("04:00:00", 240),
+                                            ("1-00", 1440), ("1-02:30", 1590), ("0:0:1", 1)])
+def test_preset_time_accepts_slurm_formats(given, minutes):
+    assert SlurmPreset(time=given).time == minutes
+
+
+def test_shipped_presets_are_valid():
+    for path in sorted((REPO / "slurm").glob("*.yaml")):
+        preset, found = load_preset(path)
+        assert found == path and preset.time > 0
+    local, _ = load_preset("local")
+    assert local.partition == "debug" and local.cpus_per_task <= 2 and local.gpus_per_node == 0
+    gpu, _ = load_preset(REPO / "slurm" / "example-gpu.yaml")
+    params = gpu.executor_parameters("vaebench-x")
+    assert params["gpus_per_node"] == 1 and params["timeout_min"] == 240
+    assert params["slurm_additional_parameters"] == {"mail-type": "FAIL", "mail-user": "me@example.org"}
+    assert "gpus_per_node" not in local.executor_parameters("vaebench-x")  # no GRES request at all
+
+
+def test_preset_errors_name_the_file_and_key(tmp_path):
+    bad = write(tmp_path / "bad.yaml", "partition: gpu\ncpus_per_tsk: 4\ntime: soon\nmem_gb: -1\n")
+    with pytest.raises(VaebenchError) as e:
+        load_preset(bad)
+    msg = str(e.value)
+    assert str(bad) in msg and "cpus_per_tsk" in msg and "time" in msg and "'soon'" in msg
+    assert "mem_gb" in msg and "allowed keys" in msg and "cpus_per_task" in msg
+
+
+def test_unknown_preset_name_lists_the_known_ones():
+    with pytest.raises(VaebenchError, match="known presets: .*local"):
+        load_preset("no-such-cluster")
+    with pytest.raises(VaebenchError, match="no such file"):
+        load_preset("missing/cluster.yaml")
+
+
+def test_sacct_lines_are_read_per_array_task():
+    text = ("JobID|State\n40_0|COMPLETED\n40_[1-3%1]|PENDING\n40_1|RUNNING\n41|CANCELLED by 0\n"
+            "42_[0,2-3]|PENDING\n")
+    assert slurm._parse_sacct(text) == {
+        "40_0": "COMPLETED", "40_1": "RUNNING", "40_2": "PENDING", "40_3": "PENDING",
+        "41": "CANCELLED by 0", "42_0": "PENDING", "42_2": "PENDING", "42_3": "PENDING"}
+    assert slurm.is_active("REQUEUED") and not slurm.is_active("CANCELLED by 0")
+    assert not slurm.is_active(None)
+
+
+# --- on the real cluster -----------------------------------------------------------------------
+
+@pytest.mark.slurm
+@pytest.mark.timeout(300)
+def test_slurm_gives_the_same_leaderboard_as_local(tmp_path, capsys):
+    suite = write(tmp_path / "suite.yaml", SUITE)
+    # The jobs use the preset's 1 CPU; the thread count changes float summation order, so the
+    # local executor runs with 1 thread too.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert run_cli(suite, tmp_path / "local") == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert run_cli(suite, tmp_path / "slurm", "--executor", "slurm", "--wait") == 0
+    out = capsys.readouterr().out
+    assert "submitted 4 run(s) as SLURM job" in out
+
+    local = pd.read_csv(tmp_path / "local" / "tiny" / "leaderboard.csv")
+    remote = pd.read_csv(tmp_path / "slurm" / "tiny" / "leaderboard.csv")
+    cost = ("train_seconds", "images_per_s", "eval_seconds", "peak_memory_mb")
+    scores = [c for c in local.columns if not c.startswith(cost)]
+    assert len(local) == 2 and (remote["n_seeds"] == 2).all()
+    pd.testing.assert_frame_equal(local[scores], remote[scores], check_exact=True)
+    suite_dir = tmp_path / "slurm" / "tiny"
+    assert len(records(suite_dir)) == 4
+
+    # Nothing pending: a second run submits nothing and rewrites the same leaderboard.
+    assert run_cli(suite, tmp_path / "slurm", "--executor", "slurm", "--wait") == 0
+    assert "submitted" not in capsys.readouterr().out
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(300)
+def test_cancelled_task_is_a_failed_run_and_only_it_is_resubmitted(tmp_path, capsys):
+    # Long enough to still be training when SLURM kills the job: submitit ignores scancel's
+    # SIGTERM, and the SIGKILL follows KillWait (1 s on the test cluster) later.
+    steps = 400
+    text = (SUITE.replace(", {name: beta_vae, params: {beta: 4}}", "").replace("steps: 6", f"steps: {steps}")
+            .replace("checkpoint_every: 3, log_every: 3", "checkpoint_every: 20, log_every: 10"))
+    suite = write(tmp_path / "suite.yaml", text)
+    # One task at a time: task 0 is cancelled while it trains, task 1 waits its turn meanwhile.
+    preset = write(tmp_path / "one.yaml", "partition: debug\ntime: 10\nmem_gb: 2\narray_parallelism: 1\n")
+    results = tmp_path / "r"
+    suite_dir = results / "tiny"
+    assert run_cli(suite, results, "--executor", "slurm", "--slurm-preset", str(preset)) == 0
+    assert f"vaebench status {suite_dir}" in capsys.readouterr().out  # says how to check
+    first = records(suite_dir)
+    by_task = {r["job_id"].split("_")[1]: rid for rid, r in first.items()}
+    cancelled, kept = by_task["0"], by_task["1"]
+    deadline = time.time() + 120
+    while not (suite_dir / cancelled / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    subprocess.run(["scancel", first[cancelled]["job_id"]], check=True)
+
+    # Without anyone waiting on it, the ended job is found and recorded as a failed run.
+    deadline = time.time() + 60
+    while not (ended := slurm.settle_ended_jobs(suite_dir)) and time.time() < deadline:
+        time.sleep(1)
+    assert ended == [cancelled], "cancelled too late: raise `steps`"
+    failure = json.loads((suite_dir / cancelled / "failed.json").read_text())
+    assert "CANCELLED" in failure["reason"] and first[cancelled]["job_id"] in failure["reason"]
+    assert main(["status", str(suite_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "1 failed" in out and "CANCELLED" in out and first[cancelled]["stderr"] in out
+    assert f"slurm job {first[kept]['job_id']} " in out  # the other task, queued or running
+
+    assert slurm.wait_for_jobs(suite_dir, list(first), progress=False) == {
+        kept: "done", cancelled: "failed"}, "cancelled too late: raise `steps`"
+
+    assert run_cli(suite, results, "--executor", "slurm", "--slurm-preset", str(preset), "--wait") == 0
+    assert "submitted 1 run(s)" in capsys.readouterr().out
+    second = records(suite_dir)
+    assert second[kept]["job_id"] == first[kept]["job_id"]
+    assert second[cancelled]["job_id"] != first[cancelled]["job_id"]
+    assert second[cancelled]["previous"][0]["job_id"] == first[cancelled]["job_id"]
+    assert "CANCELLED" in second[cancelled]["previous"][0]["reason"]
+    resumed = json.loads((suite_dir / cancelled / "metrics.json").read_text())["cost"]
+    assert resumed["steps"] == steps and resumed["sessions"] == 2  # went on from its checkpoint
+    board = pd.read_csv(suite_dir / "leaderboard.csv")
+    assert board["n_seeds"].tolist() == [2] and board["n_failed"].tolist() == [0]
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(300)
+def test_interrupted_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
+    steps = 300
+    text = (SUITE.replace("steps: 6", f"steps: {steps}").replace("seeds: [0, 1]", "seeds: [0]")
+            .replace("checkpoint_every: 3, log_every: 3", "checkpoint_every: 20, log_every: 10")
+            .replace(", {name: beta_vae, params: {beta: 4}}", ""))
+    suite = write(tmp_path / "suite.yaml", text)
+    results = tmp_path / "r"
+    suite_dir = results / "tiny"
+    assert run_cli(suite, results, "--executor", "slurm") == 0
+    ((run_id, record),) = records(suite_dir).items()
+    run_dir = suite_dir / run_id
+    deadline = time.time() + 120
+    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert (run_dir / "checkpoint.pt").exists(), "training never started"
+    # What SLURM does on preemption: SIGTERM, then SIGUSR2 (submitit checkpoints and requeues).
+    submitit.SlurmJob(folder=record["folder"], job_id=record["job_id"])._interrupt()
+
+    # The requeued job still holds the run: a new `run --wait` attaches to it, submits nothing.
+    assert run_cli(suite, results, "--executor", "slurm", "--wait") == 0
+    assert records(suite_dir)[run_id]["job_id"] == record["job_id"]
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["cost"]["steps"] == steps and m["cost"]["sessions"] == 2
+    assert 0 < m["cost"]["resumed_from_step"] < steps
+    log = pd.read_csv(run_dir / "train_log.csv")
+    assert set(log["session"]) == {0, 1}, "the training log does not show the resume"
+    assert log["step"].is_monotonic_increasing and log["step"].is_unique
+    assert log["step"].iloc[-1] == steps
+    out = Path(record["stdout"]).read_text()
+    assert "(start 1," in out and "(start 2," in out  # one job, started twice
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(120)
+def test_preset_bigger_than_the_cluster_fails_at_submission(tmp_path, capsys):
+    suite = write(tmp_path / "suite.yaml", SUITE)
+    preset = write(tmp_path / "huge.yaml", "partition: debug\ncpus_per_task: 64\n")
+    code = run_cli(suite, tmp_path / "r", "--executor", "slurm", "--slurm-preset", str(preset), "--wait")
+    err = capsys.readouterr().err
+    assert code == 2 and "More processors requested than permitted" in err  # SLURM's own words
+    assert str(preset) in err and "Traceback" not in err
+    assert not records(tmp_path / "r" / "tiny")
