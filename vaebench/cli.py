@@ -69,6 +69,10 @@ def cmd_run(args) -> int:
     if args.dry_run:
         print(_job_table(specs, store))
         return 0
+    if args.executor == "slurm":
+        from vaebench.runner.slurm import load_preset
+
+        load_preset(args.slurm_preset)  # a bad preset stops here, before anything is written
     # Load every dataset before anything is written: a missing one stops here, cleanly.
     for d in suite.datasets:
         load_dataset(d.name, d.params, data_root)
@@ -112,11 +116,23 @@ def _suite_dirs(path: Path) -> list[Path]:
     return found
 
 
+def _settle_slurm(suite_dir: Path) -> None:
+    """Record SLURM jobs that ended without finishing their run as failed runs."""
+    if any(suite_dir.glob("*/slurm.json")):
+        from vaebench.runner.slurm import settle_ended_jobs
+
+        try:
+            settle_ended_jobs(suite_dir)
+        except VaebenchError as e:
+            print(f"warning: {e}", file=sys.stderr)
+
+
 def cmd_leaderboard(args) -> int:
     from vaebench.report.leaderboard import format_table, leaderboard, write_csv
     from vaebench.report.plots import plot_leaderboard
 
     for suite_dir in _suite_dirs(Path(args.results_dir)):
+        _settle_slurm(suite_dir)
         board = leaderboard(suite_dir, sort_by=args.sort_by)
         out = Path(args.output) if args.output else suite_dir / "leaderboard.csv"
         write_csv(board, out)
@@ -130,6 +146,7 @@ def cmd_status(args) -> int:
     from vaebench.runner.store import RunStore
 
     for suite_dir in _suite_dirs(Path(args.results_dir)):
+        _settle_slurm(suite_dir)
         summary, store = suite_summary(suite_dir), RunStore(suite_dir)
         c = summary["counts"]
         print(f"== {suite_dir.name}: {c['done']} done, {c['failed']} failed, "

@@ -156,7 +156,6 @@ class Trainer:
                 x, y = self.dataset.batch("train", idx, self.device)
                 terms = self.model.training_step(x, y, self.step, self.optimizers)
                 self.step += 1
-                self._in_step = False
                 for k, v in terms.items():
                     v = v.detach().float()
                     window[k] = window[k] + v if k in window else v
@@ -170,6 +169,7 @@ class Trainer:
                     if window_n:
                         self._check_finite({k: (v / window_n).item() for k, v in window.items()})
                     self.save_checkpoint()
+                self._in_step = False
                 bar.update(1)
         finally:
             self._in_step = False
