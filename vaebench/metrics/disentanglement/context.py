@@ -1,0 +1,60 @@
+"""What the registered metrics share: a run's ground truth, its codes, readable details."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vaebench.data.base import GroundTruthFactors
+from vaebench.errors import NotApplicable
+from vaebench.metrics.base import EvalContext, MetricResult
+from vaebench.metrics.disentanglement.code_table import CodeTable
+from vaebench.metrics.disentanglement.sampling import CodesOf, Encode, observed_codes
+
+_CACHE_KEY = "disentanglement.code_table"
+
+
+def ground_truth(ctx: EvalContext, metric: str) -> GroundTruthFactors:
+    factors = ctx.dataset.factors
+    if factors is None:
+        raise NotApplicable(f"{metric} needs a dataset with ground-truth factors; dataset "
+                            f"{ctx.dataset.name!r} has none (use e.g. dsprites_procedural)")
+    return factors
+
+
+def model_encoder(ctx: EvalContext, metric: str) -> Encode:
+    """encode(images, factor rows) with the run's model; a conditional model gets its label
+    from the factor the dataset's labels are (dSprites: shape)."""
+    if not getattr(ctx.model, "conditional", False):
+        return lambda images, rows: ctx.encode(images)
+    names = list(ctx.dataset.factors.factor_names)
+    if ctx.dataset.class_name not in names:
+        raise NotApplicable(f"{metric}: the model is conditional on the dataset's label "
+                            f"{ctx.dataset.class_name!r}, which is not one of its factors {names}")
+    column = names.index(ctx.dataset.class_name)
+    return lambda images, rows: ctx.encode(images, torch.as_tensor(rows[:, column]))
+
+
+def run_codes(ctx: EvalContext, metric: str, random_state: np.random.RandomState,
+              batch_size: int, code_table: bool = True) -> CodesOf:
+    """codes_of for this run's model: the run's shared CodeTable (cached in ctx.cache, so all
+    metrics of a run share it), or per-sample encoding (code_table=False)."""
+    gt = ground_truth(ctx, metric)
+    encode = model_encoder(ctx, metric)
+    if not code_table:
+        return observed_codes(gt, encode, random_state, batch_size)
+    cached = ctx.cache.get(_CACHE_KEY)
+    if cached is None or cached[0] is not ctx.model or cached[1] is not gt:
+        cached = (ctx.model, gt, CodeTable(gt, encode))
+        ctx.cache[_CACHE_KEY] = cached
+    return cached[2]
+
+
+def name_factors(result: MetricResult, factor_names, keys, **extra) -> MetricResult:
+    """details[key] lists in factor order -> {factor name: value}, for a readable metrics.json."""
+    details = dict(result.details)
+    for key in keys:
+        details[key] = dict(zip(factor_names, details[key]))
+    details["factor_names"] = list(factor_names)
+    details.update(extra)
+    return MetricResult(result.scores, details)
