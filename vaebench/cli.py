@@ -19,6 +19,7 @@ EPILOG = """examples:
   vaebench list models
   vaebench status results/quickstart
   vaebench leaderboard results/quickstart --sort-by mig
+  vaebench fid mnist samples/                         domain FID of a folder of PNGs vs MNIST's test set
 """
 
 
@@ -166,6 +167,57 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_fid(args) -> int:
+    from vaebench import data as _data  # noqa: F401  (registers datasets)
+    from vaebench.metrics.fid import (feature_statistics, frechet_distance, make_extractor,
+                                      reference_statistics)
+    from vaebench.metrics.fid.images import load_image_folder
+    from vaebench.registry import DATASETS
+    from vaebench.runner.run import default_cache_dir, load_dataset
+    from vaebench.runner.train import resolve_device
+
+    real_is_folder = Path(args.real).is_dir()
+    if not real_is_folder and args.real not in DATASETS:
+        raise VaebenchError(f"REAL {args.real!r} is neither a folder nor a dataset; give a folder "
+                            f"of images or one of: {', '.join(e.name for e in DATASETS.entries())}")
+    if not real_is_folder and args.dataset not in (None, args.real):
+        raise VaebenchError(f"--dataset {args.dataset} contradicts REAL {args.real}: when REAL is "
+                            f"a dataset, its own extractor is used; drop --dataset")
+    data_root, cache_dir = _data_root(args.data_root), default_cache_dir()
+    name = args.real if not real_is_folder else (args.dataset or "mnist")
+    dataset = None
+    if not real_is_folder or args.extractor == "domain":
+        dataset = load_dataset(name, {}, data_root)
+    extractor = make_extractor(args.extractor, dataset, cache_dir, data_root, args.fid_weights)
+    extractor.to(resolve_device(args.device))
+    if args.extractor == "domain":  # files become images of the dataset's channels and size
+        channels, size = dataset.image_shape[0], tuple(dataset.image_shape[1:])
+    else:  # as pytorch-fid's CLI: RGB, resized by the network
+        channels, size = 3, None
+    fake = feature_statistics(load_image_folder(args.fake_dir, channels, size), extractor,
+                              args.batch_size)
+    if real_is_folder:
+        real = feature_statistics(load_image_folder(args.real, channels, size), extractor,
+                                  args.batch_size)
+        real_what = f"{args.real} ({real.num_images} images)"
+    else:
+        real, _ = reference_statistics(dataset, extractor, dataset.num_examples("test"), cache_dir,
+                                       args.batch_size)
+        real_what = f"{name}'s test split ({real.num_images} images)"
+    column = f"fid_{extractor.name}"
+    value = frechet_distance(real, fake)
+    if args.json:
+        print(json.dumps({column: value, "real": real_what, "fake": str(args.fake_dir),
+                          "num_real": real.num_images, "num_fake": fake.num_images,
+                          "extractor": extractor.info}, default=str))
+    else:
+        what = (f"{name}'s domain classifier, not Inception FID" if args.extractor == "domain"
+                else "pytorch-fid Inception pool3")
+        print(f"{column} = {value:.4f}  ({what}; real: {real_what}; fake: {args.fake_dir} "
+              f"({fake.num_images} images))")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vaebench", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -213,6 +265,38 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("results_dir", metavar="RESULTS_DIR", help="e.g. results/quickstart")
     st.add_argument("-v", "--verbose", action="store_true", help="list finished runs too")
     st.set_defaults(func=cmd_status)
+
+    f = sub.add_parser(
+        "fid", help="FID between a folder of images and a dataset's test split or another folder",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Frechet distance between the images in FAKE_DIR and REAL (a dataset's whole "
+                    "test split, or a folder of images), like pytorch-fid's CLI.\n\n"
+                    "--extractor domain (default, offline): features of vaebench's classifier of "
+                    "one dataset, so the\nfiles are read as that dataset's images (grey for "
+                    "MNIST and dSprites) and resized to its size.\nThe dataset is REAL when REAL "
+                    "is a dataset name, else --dataset (default mnist). The\nnumber is "
+                    "fid_domain: comparable across vaebench runs, not to Inception FID in papers."
+                    "\n--extractor inception: pytorch-fid's Inception pool3 features (RGB, "
+                    "resized to 299 by the\nnetwork); its weights come from the torch hub cache "
+                    "or --fid-weights.\n\nExtractors and the test split's statistics are cached "
+                    "in $VAEBENCH_CACHE (default ~/.cache/vaebench).",
+        epilog="examples:\n  vaebench fid mnist samples/\n  vaebench fid real_pngs/ samples/ "
+               "--dataset mnist\n  vaebench fid mnist samples/ --extractor inception "
+               "--fid-weights pt_inception-2015-12-05-6726825d.pth")
+    f.add_argument("real", metavar="REAL", help="a dataset name (its test split) or a folder of images")
+    f.add_argument("fake_dir", metavar="FAKE_DIR", help="a folder of images (png, jpg, ...)")
+    f.add_argument("--extractor", choices=["domain", "inception"], default="domain",
+                   help="feature extractor (default: domain)")
+    f.add_argument("--dataset", metavar="NAME", help="with a folder as REAL and --extractor domain: "
+                                                      "whose extractor (default: mnist)")
+    f.add_argument("--fid-weights", metavar="PATH", help="Inception weights file "
+                                                          "(pt_inception-2015-12-05-6726825d.pth)")
+    f.add_argument("--data-root", metavar="DIR", help="where datasets live (default: $VAEBENCH_DATA, "
+                                                       "else ./data)")
+    f.add_argument("--batch-size", type=int, default=100, metavar="N", help="images per forward pass")
+    f.add_argument("--device", default="auto", help="auto (GPU if there is one), cpu or cuda")
+    f.add_argument("--json", action="store_true", help="print one JSON object instead of a line")
+    f.set_defaults(func=cmd_fid)
     return p
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
 import time
 import traceback
 from dataclasses import asdict
@@ -63,10 +64,18 @@ def save_pictures(model, dataset, run_dir: Path, device, seed: int, n: int = 8) 
     atomic_write_bytes(run_dir / "samples.png", _png_bytes(model.sample(8 * n, generator=gen), n))
 
 
-def evaluate(spec: RunSpec, model, dataset, device, data_root: Path, fid_weights=None) -> dict:
+def default_cache_dir() -> Path:
+    """Where FID extractors and reference statistics are cached: $VAEBENCH_CACHE, else
+    ~/.cache/vaebench."""
+    return Path(os.environ.get("VAEBENCH_CACHE") or Path.home() / ".cache" / "vaebench").expanduser()
+
+
+def evaluate(spec: RunSpec, model, dataset, device, data_root: Path, fid_weights=None,
+             cache_dir: Path | None = None) -> dict:
     """Every metric of the run; one metric's failure is recorded and the others still run."""
     ctx = EvalContext(model=model, dataset=dataset, device=device, seed=spec.seed,
-                      data_root=Path(data_root), fid_weights=fid_weights)
+                      data_root=Path(data_root), fid_weights=fid_weights,
+                      cache_dir=Path(cache_dir) if cache_dir else default_cache_dir())
     results = {}
     for m in spec.metrics:
         t0 = time.perf_counter()
