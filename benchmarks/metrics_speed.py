@@ -11,6 +11,7 @@
     python benchmarks/metrics_speed.py                  # published budgets: long on 2 CPU cores
     python benchmarks/metrics_speed.py --scale 0.05 --train-steps 100   # a quick check
     python benchmarks/metrics_speed.py --skip-reference-dci --metrics mig,factorvae_score
+    python benchmarks/metrics_speed.py --skip-arrays    # only the panel at published budgets
 
 Prints a table, then one JSON line with every figure.
 """
@@ -30,6 +31,7 @@ from sklearn.ensemble import GradientBoostingClassifier
 
 from vaebench.metrics import EvalContext, dci, explicitness, mig, modularity, sap
 from vaebench.registry import DATASETS, METRICS, MODELS
+from vaebench.runner.train import Trainer
 
 # The published budgets (disentanglement_lib's study settings) that --scale multiplies.
 PANEL = {
@@ -97,17 +99,12 @@ def dsprites_model(args):
     model = cls(cls.Config(beta=4.0), dataset.image_shape, dataset.num_classes)
     note = "randomly initialised beta_vae (beta=4)"
     if args.train_steps > 0:
-        try:
-            from vaebench.runner.train import Trainer
-        except ImportError:
-            note += " (vaebench.runner.train is missing, so not trained)"
-        else:
-            cfg = {"steps": args.train_steps, "batch_size": 64, "lr": 1e-3, "beta1": 0.9,
-                   "beta2": 0.999, "checkpoint_every": args.train_steps, "log_every": 50}
-            with tempfile.TemporaryDirectory() as run_dir:
-                Trainer(model, dataset, cfg, Path(run_dir), seed=0,
-                        device=torch.device(args.device), progress=False).run()
-            note = f"beta_vae (beta=4) trained {args.train_steps} steps of 64 images"
+        cfg = {"steps": args.train_steps, "batch_size": 64, "lr": 1e-3, "beta1": 0.9,
+               "beta2": 0.999, "checkpoint_every": args.train_steps, "log_every": 50}
+        with tempfile.TemporaryDirectory() as run_dir:
+            Trainer(model, dataset, cfg, Path(run_dir), seed=0,
+                    device=torch.device(args.device), progress=False).run()
+        note = f"beta_vae (beta=4) trained {args.train_steps} steps of 64 images"
     return model.eval(), dataset, note
 
 
@@ -161,6 +158,7 @@ def main():
                     default=[3, 6, 40, 32, 32])
     ap.add_argument("--skip-reference-dci", action="store_true")
     ap.add_argument("--skip-panel", action="store_true")
+    ap.add_argument("--skip-arrays", action="store_true", help="only the panel (part 2)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies the panel's budgets")
     ap.add_argument("--metrics", type=lambda s: s.split(","), default=list(PANEL),
                     help="panel metrics to run, comma-separated (default: all six)")
@@ -173,8 +171,11 @@ def main():
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress shows when redirected to a file
     print(f"torch threads: {torch.get_num_threads()}")
-    print(f"1. array functions, {args.points:,} points, 10 codes, factor sizes {args.factor_sizes}")
-    report = {"threads": torch.get_num_threads(), "arrays": array_benchmark(args)}
+    report = {"threads": torch.get_num_threads()}
+    if not args.skip_arrays:
+        print(f"1. array functions, {args.points:,} points, 10 codes, factor sizes "
+              f"{args.factor_sizes}")
+        report["arrays"] = array_benchmark(args)
     if not args.skip_panel:
         print("2. whole panel on dsprites_procedural: code table vs per-sample encoding")
         report["panel"] = panel_benchmark(args)

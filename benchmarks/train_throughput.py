@@ -1,7 +1,7 @@
 """Training throughput: a step with the data pipeline vs. the same step on a pre-made batch,
 and the cost per step of every registered variant relative to plain `vae`.
 
-    python benchmarks/train_throughput.py [--dataset dsprites_procedural] [--steps 40] [--json out.json]
+    python benchmarks/train_throughput.py [--dataset dsprites_procedural] [--rounds 5] [--steps 4] [--json out.json]
 
 Prints a table and, last, one JSON line with every figure.
 """
@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def main() -> None:
     p.add_argument("--dataset", default="dsprites_procedural")
     p.add_argument("--data-root", default=os.environ.get("VAEBENCH_DATA", "data"))
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--steps", type=int, default=4, help="steps per variant per round")
+    p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--device", default="auto")
     p.add_argument("--variants", nargs="*", help="default: every registered model")
     p.add_argument("--json", metavar="PATH", help="also write the figures to this file")
@@ -73,17 +75,26 @@ def main() -> None:
         data_only.append(time.perf_counter() - t)
     data_only.sort()
 
-    results = {}
-    for name in args.variants or [e.name for e in MODELS.entries()]:
+    # Variants are timed round-robin on the same pre-made batch (`--rounds` rounds of `--steps`
+    # steps after a warm-up round), so a load spike on a shared machine hits every variant alike.
+    names = args.variants or [e.name for e in MODELS.entries()]
+    names = names if "vae" in names else ["vae", *names]
+    runs = {}
+    for name in names:
         cls = MODELS.get(name)
         seed_everything(0)
         model = cls(cls.Config(), dataset.image_shape, dataset.num_classes).to(device).train()
-        opts = model.make_optimizers(1e-4)
-        pre = time_steps(model, opts, lambda: fixed, args.steps, device)
-        results[name] = {"step_s_premade": pre}
-        if name == "vae":
-            with_pipe = time_steps(model, opts, pipeline_batch, args.steps, device)
-            results[name]["step_s_pipeline"] = with_pipe
+        runs[name] = (model, model.make_optimizers(1e-4), [])
+    for rnd in range(args.rounds + 1):
+        for name, (model, opts, times) in runs.items():
+            step_s = time_steps(model, opts, lambda: fixed, args.steps, device, warmup=0)
+            if rnd:
+                times.append(step_s)
+    results = {name: {"step_s_premade": statistics.median(times)}
+               for name, (_, _, times) in runs.items()}
+    model, opts, _ = runs["vae"]
+    results["vae"]["step_s_pipeline"] = time_steps(model, opts, pipeline_batch,
+                                                   args.rounds * args.steps, device)
     vae = results["vae"]
     report = {
         "benchmark": "train_throughput", "dataset": args.dataset, "device": str(device),
