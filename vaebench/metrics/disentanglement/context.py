@@ -9,7 +9,7 @@ from vaebench.data.base import GroundTruthFactors
 from vaebench.errors import NotApplicable
 from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.metrics.disentanglement.code_table import CodeTable
-from vaebench.metrics.disentanglement.sampling import CodesOf, Encode, observed_codes
+from vaebench.metrics.disentanglement.sampling import CodesOf, Encode, observed_codes, sample_codes
 
 _CACHE_KEY = "disentanglement.code_table"
 
@@ -48,6 +48,18 @@ def run_codes(ctx: EvalContext, metric: str, random_state: np.random.RandomState
         cached = (ctx.model, gt, CodeTable(gt, encode))
         ctx.cache[_CACHE_KEY] = cached
     return cached[2]
+
+
+def train_test_codes(ctx: EvalContext, metric: str, num_train: int, num_test: int,
+                     batch_size: int, code_table: bool = True):
+    """The reference's draws for the metrics that fit on one sample and score on another (DCI,
+    SAP, modularity): ((codes, factors) of num_train points, (codes, factors) of num_test),
+    from one RandomState seeded by the run's seed."""
+    gt = ground_truth(ctx, metric)
+    rs = np.random.RandomState(ctx.seed)
+    codes_of = run_codes(ctx, metric, rs, batch_size, code_table)
+    return (sample_codes(gt, codes_of, num_train, rs, batch_size),
+            sample_codes(gt, codes_of, num_test, rs, batch_size))
 
 
 def name_factors(result: MetricResult, factor_names, keys, **extra) -> MetricResult:

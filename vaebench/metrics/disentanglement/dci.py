@@ -9,8 +9,9 @@ from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier
 
 from vaebench.metrics.base import EvalContext, MetricResult
-from vaebench.metrics.disentanglement.context import ground_truth, name_factors, run_codes
-from vaebench.metrics.disentanglement.sampling import check_counts, sample_codes
+from vaebench.metrics.disentanglement.context import (ground_truth, name_factors,
+                                                      train_test_codes)
+from vaebench.metrics.disentanglement.sampling import check_counts
 from vaebench.registry import register_metric
 
 
@@ -87,10 +88,8 @@ def dci_metric(ctx: EvalContext, num_train: int = 10_000, num_test: int = 5_000,
     """n_jobs: factors fitted in parallel (-1: all cores); scores do not depend on it."""
     check_counts("dci", num_train=num_train, num_test=num_test, batch_size=batch_size)
     gt = ground_truth(ctx, "dci")
-    rs = np.random.RandomState(ctx.seed)
-    codes_of = run_codes(ctx, "dci", rs, batch_size, code_table)
-    codes_train, factors_train = sample_codes(gt, codes_of, num_train, rs, batch_size)
-    codes_test, factors_test = sample_codes(gt, codes_of, num_test, rs, batch_size)
+    (codes_train, factors_train), (codes_test, factors_test) = train_test_codes(
+        ctx, "dci", num_train, num_test, batch_size, code_table)
     result = dci(codes_train, factors_train, codes_test, factors_test, n_jobs=n_jobs,
                  random_state=ctx.seed)
     return name_factors(result, gt.factor_names, ["completeness_per_factor", "accuracy_per_factor",

@@ -12,9 +12,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from vaebench.metrics.base import EvalContext, MetricResult
-from vaebench.metrics.disentanglement.context import ground_truth, name_factors, run_codes
+from vaebench.metrics.disentanglement.context import (ground_truth, name_factors,
+                                                      train_test_codes)
 from vaebench.metrics.disentanglement.mutual_info import histogram_discretize, mutual_info_matrix
-from vaebench.metrics.disentanglement.sampling import check_counts, sample_codes
+from vaebench.metrics.disentanglement.sampling import check_counts
 from vaebench.registry import register_metric
 
 
@@ -91,10 +92,8 @@ def modularity_metric(ctx: EvalContext, num_train: int = 10_000, num_test: int =
     check_counts("modularity", num_train=num_train, num_test=num_test, batch_size=batch_size,
                  num_bins=num_bins)
     gt = ground_truth(ctx, "modularity")
-    rs = np.random.RandomState(ctx.seed)
-    codes_of = run_codes(ctx, "modularity", rs, batch_size, code_table)
-    codes_train, factors_train = sample_codes(gt, codes_of, num_train, rs, batch_size)
-    codes_test, factors_test = sample_codes(gt, codes_of, num_test, rs, batch_size)
+    (codes_train, factors_train), (codes_test, factors_test) = train_test_codes(
+        ctx, "modularity", num_train, num_test, batch_size, code_table)
     mod = modularity(codes_train, factors_train, num_bins=num_bins)
     exp = explicitness(codes_train, factors_train, codes_test, factors_test, n_jobs=n_jobs)
     details = {**mod.details, "explicitness_per_factor": exp.details["per_factor"],

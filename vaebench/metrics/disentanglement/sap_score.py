@@ -7,8 +7,9 @@ import numpy as np
 from sklearn.svm import LinearSVC
 
 from vaebench.metrics.base import EvalContext, MetricResult
-from vaebench.metrics.disentanglement.context import ground_truth, name_factors, run_codes
-from vaebench.metrics.disentanglement.sampling import check_counts, sample_codes
+from vaebench.metrics.disentanglement.context import (ground_truth, name_factors,
+                                                      train_test_codes)
+from vaebench.metrics.disentanglement.sampling import check_counts
 from vaebench.registry import register_metric
 
 
@@ -54,10 +55,8 @@ def sap_metric(ctx: EvalContext, num_train: int = 10_000, num_test: int = 5_000,
                batch_size: int = 16, code_table: bool = True) -> MetricResult:
     check_counts("sap", num_train=num_train, num_test=num_test, batch_size=batch_size)
     gt = ground_truth(ctx, "sap")
-    rs = np.random.RandomState(ctx.seed)
-    codes_of = run_codes(ctx, "sap", rs, batch_size, code_table)
-    codes_train, factors_train = sample_codes(gt, codes_of, num_train, rs, batch_size)
-    codes_test, factors_test = sample_codes(gt, codes_of, num_test, rs, batch_size)
+    (codes_train, factors_train), (codes_test, factors_test) = train_test_codes(
+        ctx, "sap", num_train, num_test, batch_size, code_table)
     result = sap(codes_train, factors_train, codes_test, factors_test)
     return name_factors(result, gt.factor_names, ["per_factor"], num_train=num_train,
                         num_test=num_test)
