@@ -82,6 +82,24 @@ def test_loss_decomposes_the_kl_and_weights_its_parts():
     assert terms["tc"].item() == pytest.approx((log_qz - log_prod).mean().item(), rel=1e-6)
 
 
+def test_n_is_the_training_split_handed_over_and_tc_free_drops_the_mws_constant():
+    torch.manual_seed(0)
+    x = torch.rand(16, 1, 28, 28).round()
+    model = BetaTCVAE(BetaTCVAEConfig(latent_dim=4), (1, 28, 28), 0, train_size=60_000)
+    assert model.dataset_size == 60_000
+    torch.manual_seed(1)
+    terms = model.loss(x)
+    torch.manual_seed(1)
+    t = model.forward_terms(x)
+    log_qz, log_prod = log_qz_estimates(t["z"], t["mu"], t["logvar"], 60_000, "mws")
+    assert terms["tc"].item() == pytest.approx((log_qz - log_prod).mean().item(), rel=1e-6)
+    assert terms["tc_free"].item() == pytest.approx(terms["tc"].item() - 3 * math.log(60_000), abs=1e-4)
+    # the explicit config value wins; without either the model says what it needs
+    assert BetaTCVAE(BetaTCVAEConfig(dataset_size=7), (1, 28, 28), 0, train_size=9).dataset_size == 7
+    with pytest.raises(Exception, match="training split"):
+        BetaTCVAE(BetaTCVAEConfig(latent_dim=4), (1, 28, 28), 0).loss(x)
+
+
 def test_paper_defaults():
     cfg = BetaTCVAEConfig()
     assert (cfg.alpha, cfg.beta, cfg.gamma, cfg.estimator) == (1.0, 6.0, 1.0, "mws")

@@ -102,3 +102,13 @@ def test_minibatches_seen_by_the_vae_step(two, monkeypatch):
     monkeypatch.setattr(model, "forward_terms", lambda x, y=None: seen.append(len(x)) or original(x, y))
     model.training_step(torch.rand(8, 1, 28, 28).round(), None, 0, model.make_optimizers(1e-3))
     assert seen == ([4] if two else [8])
+
+
+def test_default_trains_the_vae_on_the_whole_batch_as_disentanglement_lib():
+    assert FactorVAEConfig().two_minibatches is False
+    model = FactorVAE(FactorVAEConfig(latent_dim=3, disc_hidden=8, disc_layers=2), (1, 28, 28), 0)
+    seen = []
+    original = model.forward_terms
+    model.forward_terms = lambda x, y=None: seen.append(len(x)) or original(x, y)
+    model.training_step(torch.rand(64, 1, 28, 28).round(), None, 0, model.make_optimizers(1e-3))
+    assert seen == [64]

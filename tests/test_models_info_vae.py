@@ -23,11 +23,23 @@ def test_mmd_grows_with_a_shift(kernel):
 
 
 def test_kernels_and_mmd_by_hand_in_one_dimension():
-    a, b = torch.tensor([[0.0]]), torch.tensor([[1.0]])  # D = 1: scale C = 2
-    assert kernel_matrix(a, b, "rbf").item() == pytest.approx(math.exp(-0.5))
+    a, b = torch.tensor([[0.0]]), torch.tensor([[1.0]])  # D = 1: rbf scale D^2 = 1, imq 2 D = 2
+    assert kernel_matrix(a, b, "rbf").item() == pytest.approx(math.exp(-1.0))
     assert kernel_matrix(a, b, "imq").item() == pytest.approx(2 / 3)
-    assert mmd(a, b, "rbf").item() == pytest.approx(2 - 2 * math.exp(-0.5))
+    assert mmd(a, b, "rbf").item() == pytest.approx(2 - 2 * math.exp(-1.0))
     assert mmd(a, b, "imq").item() == pytest.approx(2 - 4 / 3)
+
+
+def test_rbf_kernel_is_the_authors_exp_of_mean_square_over_dim():
+    """MMD-VAE's released code: exp(-mean_d (a_d - b_d)^2 / D), i.e. scale D^2, not 2 D."""
+    torch.manual_seed(0)
+    a, b = torch.randn(5, 10), torch.randn(7, 10)
+    authors = torch.exp(-((a[:, None, :] - b[None, :, :]) ** 2).mean(2) / 10)
+    assert torch.allclose(kernel_matrix(a, b, "rbf"), authors, atol=1e-6)
+    # the bandwidth is a parameter: 2 D gives the earlier, 5x larger kernel scale at D = 10
+    old = torch.exp(-torch.cdist(a, b).pow(2) / 20)
+    assert torch.allclose(kernel_matrix(a, b, "rbf", bandwidth=20.0), old, atol=1e-6)
+    assert not torch.allclose(kernel_matrix(a, b, "rbf"), old, atol=1e-3)
 
 
 def test_loss_weights_kl_and_mmd_as_in_the_paper():

@@ -110,3 +110,18 @@ def test_after_training_fits_the_pixelcnn_prior_and_sampling_uses_it():
     s = model.sample(3, generator=torch.Generator().manual_seed(0))
     assert s.shape == (3, 1, 28, 28) and 0 <= s.min() and s.max() <= 1
     assert tiny(prior_steps=0).after_training(_Data(), torch.device("cpu"), 0)["prior"] == "uniform"
+
+
+def test_elbo_kl_is_minus_log_prior_of_the_codes_once_the_prior_is_fitted():
+    torch.manual_seed(0)
+    model = tiny()
+    x = torch.rand(4, 1, 28, 28).round()
+    uniform = model.elbo_terms(x)["kl"]
+    assert torch.allclose(uniform, torch.full((4,), 49 * math.log(16)))
+    model.after_training(_Data(), torch.device("cpu"), seed=0)
+    with torch.no_grad():
+        terms = model.elbo_terms(x)
+        codes = model.quantize(model.encode(x))[2]
+        assert torch.allclose(terms["kl"], model.prior.nll(codes))
+        assert torch.allclose(terms["elbo"], -(terms["recon"] + terms["kl"]))
+    assert not torch.allclose(terms["kl"], uniform)

@@ -57,11 +57,14 @@ class LatentVariableModel(nn.Module):
     Config: ClassVar[type] = ModelConfig
     conditional: ClassVar[bool] = False  # True: encode/decode/sample need labels y
 
-    def __init__(self, config, image_shape, num_classes: int):
+    def __init__(self, config, image_shape, num_classes: int, train_size: int | None = None):
+        """image_shape (C, H, W), num_classes and train_size (images in the training split) are
+        facts about the dataset, handed over by the runner: a model keeps no dataset default."""
         super().__init__()
         self.config = config
         self.image_shape = tuple(image_shape)
         self.num_classes = num_classes
+        self.train_size = train_size
 
     def loss(self, x, y=None, step: int = 0) -> dict[str, torch.Tensor]:
         """Batch-mean loss terms; key "loss" is what is minimised, the rest are logged."""
@@ -73,6 +76,10 @@ class LatentVariableModel(nn.Module):
 
     def reconstruct(self, x, y=None) -> torch.Tensor:
         """Decoded posterior mean, (B, C, H, W) in [0, 1]."""
+        return torch.sigmoid(self.reconstruction_logits(x, y))
+
+    def reconstruction_logits(self, x, y=None) -> torch.Tensor:
+        """Bernoulli logits (B, C, H, W) of the decoded posterior mean."""
         raise NotImplementedError
 
     def representation(self, x, y=None) -> torch.Tensor:
@@ -80,8 +87,9 @@ class LatentVariableModel(nn.Module):
         raise NotImplementedError
 
     def elbo_terms(self, x, y=None) -> dict[str, torch.Tensor]:
-        """Per-image terms of the model's bound in nats, each (B,): "recon" (-E log p(x|z)),
-        "kl" and "elbo" (= -(recon + kl), or the variant's own bound)."""
+        """Per-image terms in nats, each (B,): "elbo", the single-sample ELBO of log p(x)
+        (= -(recon + kl)), its "recon" (-log p(x|z)) and "kl" terms, and any further named
+        terms (a variant's own bound is `<name>_bound`, e.g. IWAE's "iwae_bound")."""
         raise NotImplementedError
 
     # --- trainer hooks -------------------------------------------------------------------
@@ -110,8 +118,8 @@ class GaussianVAE(LatentVariableModel):
     Variants that only change the objective subclass this and override `loss`.
     """
 
-    def __init__(self, config, image_shape, num_classes):
-        super().__init__(config, image_shape, num_classes)
+    def __init__(self, config, image_shape, num_classes, train_size=None):
+        super().__init__(config, image_shape, num_classes, train_size)
         cond = num_classes if self.conditional else 0
         self.encoder = ConvEncoder(image_shape, 2 * config.latent_dim, cond_dim=cond)
         self.decoder = ConvDecoder(image_shape, config.latent_dim + cond)
@@ -133,11 +141,15 @@ class GaussianVAE(LatentVariableModel):
         c = self._cond(y)
         return self.decoder(z if c is None else torch.cat([z, c], dim=1))
 
+    def decoder_nll(self, x, z, y=None):
+        """-log p(x | z) per image (B,) in nats; z (B, D)."""
+        return bernoulli_nll(self.decode(z, y), x)
+
     def forward_terms(self, x, y=None):
         """One reparameterised pass: z (B, D), per-image recon (B,), per-dim KL (B, D)."""
         mu, logvar = self.encode(x, y)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        recon = bernoulli_nll(self.decode(z, y), x)
+        recon = self.decoder_nll(x, z, y)
         return {"mu": mu, "logvar": logvar, "z": z, "recon": recon, "kl_dims": gaussian_kl(mu, logvar)}
 
     def loss(self, x, y=None, step=0):
@@ -153,8 +165,8 @@ class GaussianVAE(LatentVariableModel):
     def representation(self, x, y=None):
         return self.encode(x, y)[0]
 
-    def reconstruct(self, x, y=None):
-        return torch.sigmoid(self.decode(self.encode(x, y)[0], y))
+    def reconstruction_logits(self, x, y=None):
+        return self.decode(self.encode(x, y)[0], y)
 
     def sample(self, n, y=None, generator=None):
         device = next(self.parameters()).device

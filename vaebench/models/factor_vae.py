@@ -1,12 +1,12 @@
 """FactorVAE: a VAE whose total correlation is estimated by a discriminator with its own optimizer.
 
-Two minibatches per step, as in the paper's Algorithm 1: `training_step` splits the trainer's batch
-x into halves x1, x2 (so train.batch_size is the two minibatches together; 128 gives the paper's
-two batches of 64). The VAE is updated on x1 with the TC term from the discriminator's logits on
-z(x1); the discriminator is then updated to tell z(x1) (class 0, samples of q(z)) from z(x2) with
-each dimension permuted across the batch (class 1, samples of prod_j q(z_j)).
-With two_minibatches=False the whole batch is x1 and the permuted codes are those of x1 itself, as
-in disentanglement_lib (the code behind Locatello et al. 2019).
+By default (two_minibatches=False, as disentanglement_lib, the code behind Locatello et al. 2019)
+the VAE is updated on the whole batch x with the TC term from the discriminator's logits on z(x);
+the discriminator is then updated to tell z(x) (class 0, samples of q(z)) from the same codes with
+each dimension permuted across the batch (class 1, samples of prod_j q(z_j)). So the VAE sees
+train.batch_size images a step, like every other model.
+two_minibatches=True is the paper's Algorithm 1: the batch is split into halves x1, x2, the VAE
+step uses x1 and the permuted codes come from x2 (the VAE then sees half the batch a step).
 """
 
 import torch
@@ -22,10 +22,11 @@ class FactorVAEConfig(ModelConfig):
     """Kim & Mnih 2018, "Disentangling by Factorising": loss = ELBO + gamma * TC with
     TC ~ E[D_0(z) - D_1(z)] (discriminator logits); gamma=35 is the paper's best dSprites model;
     discriminator: 6 layers of 1000 units, leaky ReLU (0.2), Adam lr 1e-4, betas (0.5, 0.9).
-    two_minibatches: split each batch in two (the paper) or permute the same batch (see above)."""
+    two_minibatches: permute the same batch (False, disentanglement_lib) or split each batch in
+    two (True, the paper's Algorithm 1); see above."""
 
     gamma: float = 35.0
-    two_minibatches: bool = True
+    two_minibatches: bool = False
     disc_hidden: int = 1000
     disc_layers: int = 6
     disc_lr: float = 1e-4
@@ -58,8 +59,8 @@ def make_discriminator(latent_dim: int, hidden: int, layers: int) -> nn.Sequenti
 class FactorVAE(GaussianVAE):
     Config = FactorVAEConfig
 
-    def __init__(self, config, image_shape, num_classes):
-        super().__init__(config, image_shape, num_classes)
+    def __init__(self, config, image_shape, num_classes, train_size=None):
+        super().__init__(config, image_shape, num_classes, train_size)
         self.discriminator = make_discriminator(config.latent_dim, config.disc_hidden, config.disc_layers)
 
     def vae_parameters(self):

@@ -67,8 +67,8 @@ def _conv3(c_in, c_out):
 class HVAE(LatentVariableModel):
     Config = HVAEConfig
 
-    def __init__(self, config, image_shape, num_classes):
-        super().__init__(config, image_shape, num_classes)
+    def __init__(self, config, image_shape, num_classes, train_size=None):
+        super().__init__(config, image_shape, num_classes, train_size)
         spatial, channels = _layout(self.image_shape)
         n_sp = len(config.spatial_channels)
         if not 1 <= n_sp <= len(channels):
@@ -168,8 +168,8 @@ class HVAE(LatentVariableModel):
     def representation(self, x, y=None):
         return self.bottom_up(x)[-1][0]
 
-    def reconstruct(self, x, y=None):
-        return torch.sigmoid(self.forward_terms(x, mode="mean")["logits"])
+    def reconstruction_logits(self, x, y=None):
+        return self.forward_terms(x, mode="mean")["logits"]
 
     def sample(self, n, y=None, generator=None):
         device = self.up_top.weight.device

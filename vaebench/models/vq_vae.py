@@ -10,8 +10,9 @@ After training, `after_training` fits a small gated PixelCNN over code grids of 
 (prior_steps Adam steps); `sample` then draws code grids from it, and the run's metrics.json says
 "prior": "pixelcnn". Before that, `sample` draws codes uniformly (the training-time prior).
 
-Bound: the posterior is one-hot and the prior uniform, so "kl" in `elbo_terms` is
-log K per grid position (H' W' log K nats per image), as in the paper.
+Bound: the posterior is one-hot, so "kl" in `elbo_terms` is -log prior(codes): H' W' log K nats
+per image under the uniform training prior (as in the paper), the PixelCNN's NLL of the code grid
+once it is fitted.
 Representation: the pre-quantisation encoder output z_e (B, D, H', W') flattened to
 (B, D H' W'), in (channel, row, column) order.
 """
@@ -112,8 +113,8 @@ def perplexity(counts: torch.Tensor) -> torch.Tensor:
 class VQVAE(LatentVariableModel):
     Config = VQVAEConfig
 
-    def __init__(self, config, image_shape, num_classes):
-        super().__init__(config, image_shape, num_classes)
+    def __init__(self, config, image_shape, num_classes, train_size=None):
+        super().__init__(config, image_shape, num_classes, train_size)
         c, h, w = self.image_shape
         if h % 4 or w % 4:
             raise VaebenchError(f"vq_vae downsamples images 4x; image shape {self.image_shape} (C, H, W) "
@@ -195,16 +196,21 @@ class VQVAE(LatentVariableModel):
         return terms
 
     def elbo_terms(self, x, y=None):
-        """recon: -log p(x | z_q); kl: log K per code position (one-hot posterior, uniform prior)."""
-        recon = self.forward_terms(x)["recon"]
-        kl = recon.new_full(recon.shape, self.grid[0] * self.grid[1] * math.log(self.config.num_codes))
-        return {"recon": recon, "kl": kl, "elbo": -(recon + kl)}
+        """recon: -log p(x | z_q); kl: KL of the one-hot posterior to the prior, which is
+        -log prior(codes): the fitted PixelCNN's code-grid NLL once `after_training` has run, else
+        the uniform training-time prior's log K per code position."""
+        t = self.forward_terms(x)
+        if bool(self.prior_fitted):
+            kl = self.prior.nll(t["idx"].view(len(x), *self.grid))
+        else:
+            kl = t["recon"].new_full(t["recon"].shape, self.grid[0] * self.grid[1] * math.log(self.config.num_codes))
+        return {"recon": t["recon"], "kl": kl, "elbo": -(t["recon"] + kl)}
 
     def representation(self, x, y=None):
         return self.encode(x).flatten(1)
 
-    def reconstruct(self, x, y=None):
-        return torch.sigmoid(self.decode(self.quantize(self.encode(x))[1]))
+    def reconstruction_logits(self, x, y=None):
+        return self.decode(self.quantize(self.encode(x))[1])
 
     def sample(self, n, y=None, generator=None):
         device = self.quantizer.codebook.device
