@@ -43,9 +43,9 @@ def test_run_writes_results_and_rerun_trains_nothing(tmp_path, capsys):
     suite_dir = tmp_path / "results" / "tiny"
     board = pd.read_csv(suite_dir / "leaderboard.csv")
     assert sorted(board["model"]) == ["beta_vae", "vae"]
-    assert (board["n_seeds"] == 2).all()
+    assert (board["n_seeds"] == 2).all() and (board["n_done"] == 2).all() and (board["elbo_n"] == 2).all()
     for col in ["elbo_mean", "elbo_std", "recon_error_mean", "train_seconds_mean", "images_per_s_mean",
-                "peak_memory_mb_mean"]:
+                "peak_memory_mib_mean", "eval_seconds_mean", "post_training_seconds_mean"]:
         assert board[col].notna().all(), col
     run_dirs = [p for p in suite_dir.iterdir() if p.is_dir()]
     assert len(run_dirs) == 4
@@ -53,7 +53,12 @@ def test_run_writes_results_and_rerun_trains_nothing(tmp_path, capsys):
         for name in ["config.json", "metrics.json", "checkpoint.pt", "train_log.csv", "recon.png", "samples.png"]:
             assert (d / name).is_file(), (d, name)
         m = json.loads((d / "metrics.json").read_text())
-        assert m["schema_version"] == 1 and m["cost"]["steps"] == 6
+        assert m["schema_version"] == 2 and m["cost"]["steps"] == 6
+        assert m["eval_seed"] == 0 and m["configuration_id"]
+        prov = m["provenance"]
+        for lib in ["python", "torch", "numpy", "scipy", "scikit-learn", "pytorch-fid", "vaebench"]:
+            assert prov[lib], lib
+        assert prov["device"] == "cpu" and len(prov["vaebench_git"].get("commit", "x" * 40)) == 40
         assert m["scores"]["elbo"] < 0
     assert not list(suite_dir.rglob("*.tmp"))
     stamps = {d: (d / "metrics.json").stat().st_mtime_ns for d in run_dirs}

@@ -72,3 +72,16 @@ def test_nan_loss_stops_the_run_before_a_bad_checkpoint(tmp_path):
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert ckpt["step"] == 2
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
+def test_cpu_peak_memory_is_per_run_after_a_reset():
+    from vaebench.runner.train import peak_memory, reset_peak_memory
+
+    cpu = torch.device("cpu")
+    big = torch.ones(400 * 2**20 // 4)  # 400 MiB resident
+    del big
+    before, kind = peak_memory(cpu)
+    assert kind == "cpu_peak_rss_of_run"
+    reset_peak_memory(cpu)
+    after, _ = peak_memory(cpu)
+    assert before - after > 300 * 2**20  # the earlier 400 MiB no longer counts

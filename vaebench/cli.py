@@ -91,7 +91,7 @@ def cmd_run(args) -> int:
         from vaebench.runner.local import run_local
 
         run_local(specs, results_dir, data_root, progress=progress, fid_weights=args.fid_weights)
-    board = leaderboard(suite_dir)
+    board = leaderboard(suite_dir, run_ids=[s.run_id for s in specs])  # the suite as it stands
     write_csv(board, suite_dir / "leaderboard.csv")
     plot_leaderboard(board, suite_dir / "leaderboard.png")
     print(format_table(board))

@@ -53,6 +53,9 @@ class ImageDataset:
     num_classes: int
     class_name: str = "label"  # what the label is, for plots and docs
     factors: GroundTruthFactors | None = None
+    # "dynamic": training images are grey levels, binarised afresh in every batch (x ~ Bernoulli
+    # of the pixel), the IWAE paper's protocol; stored splits are already binary otherwise.
+    binarize: str = "none"
 
     def __len__(self) -> int:
         return self.num_examples("train")
@@ -68,10 +71,16 @@ class ImageDataset:
         """(B, C, H, W) float32 in [0, 1] for the int64 indices `idx` of the split."""
         raise NotImplementedError
 
-    def batch(self, split: str, idx: torch.Tensor, device: torch.device | str = "cpu"):
-        """Images (B, C, H, W) float32 in [0, 1] and labels (B,) int64 for `idx`, on `device`."""
+    def batch(self, split: str, idx: torch.Tensor, device: torch.device | str = "cpu",
+              generator: torch.Generator | None = None):
+        """Images (B, C, H, W) float32 in [0, 1] and labels (B,) int64 for `idx`, on `device`.
+        `generator` (CPU) draws a dynamically binarised batch (the trainer passes its data
+        generator, so a resumed run sees the same pixels); without one the global RNG does."""
         idx = idx.cpu()
-        x = self._images(split, idx).to(device, non_blocking=True)
+        x = self._images(split, idx)
+        if self.binarize == "dynamic" and split == "train":
+            x = torch.bernoulli(x, generator=generator)
+        x = x.to(device, non_blocking=True)
         y = self.labels(split)[idx].to(device, non_blocking=True)
         return x, y
 
@@ -86,8 +95,9 @@ class TensorImageDataset(ImageDataset):
     """Images kept as uint8 tensors (N, C, H, W) with values 0..255; used for MNIST and tests."""
 
     def __init__(self, name, train_images, train_labels, test_images, test_labels, num_classes,
-                 class_name="label"):
+                 class_name="label", binarize: str = "none"):
         self.name = name
+        self.binarize = binarize
         self._x = {"train": train_images, "test": test_images}
         self._y = {"train": train_labels.long(), "test": test_labels.long()}
         self.image_shape = tuple(train_images.shape[1:])

@@ -1,6 +1,6 @@
 """Metrics. Each module registers its metrics with `@register_metric`; importing it is enough."""
 
-from vaebench.metrics import disentanglement, elbo  # noqa: F401  (registers metrics)
+from vaebench.metrics import disentanglement, elbo, nll  # noqa: F401  (registers metrics)
 from vaebench.metrics import fid  # noqa: F401  (registers fid, fid_recon)
 from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.metrics.disentanglement.beta_vae import betavae_score

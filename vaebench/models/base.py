@@ -82,6 +82,10 @@ class LatentVariableModel(nn.Module):
         """Bernoulli logits (B, C, H, W) of the decoded posterior mean."""
         raise NotImplementedError
 
+    def reconstruction_nll(self, x, y=None) -> torch.Tensor:
+        """-log p(x | decoded posterior mean) per image (B,) in nats, from the logits."""
+        return bernoulli_nll(self.reconstruction_logits(x, y), x)
+
     def representation(self, x, y=None) -> torch.Tensor:
         """(B, D) codes the disentanglement metrics score: the posterior mean."""
         raise NotImplementedError
@@ -167,6 +171,9 @@ class GaussianVAE(LatentVariableModel):
 
     def reconstruction_logits(self, x, y=None):
         return self.decode(self.encode(x, y)[0], y)
+
+    def reconstruction_nll(self, x, y=None):
+        return self.decoder_nll(x, self.encode(x, y)[0], y)
 
     def sample(self, n, y=None, generator=None):
         device = next(self.parameters()).device

@@ -30,8 +30,9 @@ from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.registry import DATASETS, METRICS, MODELS
 from vaebench.runner.store import (CONFIG, FAILED, METRICS as METRICS_FILE, RESULTS_SCHEMA_VERSION,
                                    TRACEBACK, RunStore, atomic_write_bytes, write_json)
-from vaebench.runner.suite import RunSpec
-from vaebench.runner.train import Trainer, peak_memory, resolve_device, seed_everything
+from vaebench.provenance import provenance
+from vaebench.runner.suite import RunSpec, config_hash
+from vaebench.runner.train import Trainer, peak_memory, reset_peak_memory, resolve_device, seed_everything
 
 
 @functools.lru_cache(maxsize=2)
@@ -45,8 +46,10 @@ def load_dataset(name: str, params: dict, data_root: Path):
 
 
 def build_model(spec: RunSpec, dataset):
+    """The run's model, handed the dataset's facts (image shape, classes, train-split size)."""
     cls = MODELS.get(spec.model)
-    return cls(cls.Config(**spec.model_params), dataset.image_shape, dataset.num_classes)
+    return cls(cls.Config(**spec.model_params), dataset.image_shape, dataset.num_classes,
+               train_size=dataset.num_examples("train"))
 
 
 def _png_bytes(images: torch.Tensor, nrow: int) -> bytes:
@@ -72,15 +75,16 @@ def default_cache_dir() -> Path:
 
 def evaluate(spec: RunSpec, model, dataset, device, data_root: Path, fid_weights=None,
              cache_dir: Path | None = None) -> dict:
-    """Every metric of the run; one metric's failure is recorded and the others still run."""
-    ctx = EvalContext(model=model, dataset=dataset, device=device, seed=spec.seed,
+    """Every metric of the run; one metric's failure is recorded and the others still run.
+    Metrics sample with the evaluation seed, not the training seed."""
+    ctx = EvalContext(model=model, dataset=dataset, device=device, seed=spec.eval_seed,
                       data_root=Path(data_root), fid_weights=fid_weights,
                       cache_dir=Path(cache_dir) if cache_dir else default_cache_dir())
     results = {}
     for m in spec.metrics:
         t0 = time.perf_counter()
         try:
-            seed_everything(spec.seed)
+            seed_everything(spec.eval_seed)
             out: MetricResult = METRICS.get(m["name"])(ctx, **m["params"])
             results[m["name"]] = {"scores": out.scores, "details": out.details}
         except NotApplicable as e:
@@ -98,7 +102,7 @@ def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path
             progress: bool = True, fid_weights: str | Path | None = None) -> dict:
     """Train + evaluate one run into results_dir/<suite>/<run_id>/. Returns a small status dict."""
     if isinstance(spec, dict):
-        spec = RunSpec(**{**spec, "grid_keys": tuple(spec.get("grid_keys", ()))})
+        spec = RunSpec.from_json(spec)
     store = RunStore(Path(results_dir) / spec.suite)
     run_dir = store.run_dir(spec.run_id)
     if store.state(spec.run_id) == "done":
@@ -110,14 +114,15 @@ def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path
         dataset = load_dataset(spec.dataset, spec.dataset_params, Path(data_root))
         seed_everything(spec.seed)
         model = build_model(spec, dataset)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
+        reset_peak_memory(device)
         trainer = Trainer(model, dataset, spec.train, run_dir, spec.seed, device,
                           progress=progress, desc=spec.run_id)
         trained = trainer.run()
         model.eval()
         t0 = time.perf_counter()
         after = model.after_training(dataset, device, spec.seed)
+        post_training_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
         metrics = evaluate(spec, model, dataset, device, Path(data_root),
                            Path(fid_weights) if fid_weights else None)
         save_pictures(model, dataset, run_dir, device, spec.seed)
@@ -128,9 +133,12 @@ def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path
             "schema_version": RESULTS_SCHEMA_VERSION, "vaebench_version": vaebench.__version__,
             "status": "done", "run_id": spec.run_id, "suite": spec.suite, "dataset": spec.dataset,
             "model": spec.model, "model_params": spec.model_params, "seed": spec.seed,
-            "grid_keys": list(spec.grid_keys), "scores": scores, "metrics": metrics,
-            "after_training": after, "final_loss_terms": trained.final_terms,
+            "grid_keys": list(spec.grid_keys), "eval_seed": spec.eval_seed,
+            "configuration_id": config_hash(spec.configuration()), "scores": scores,
+            "metrics": metrics, "after_training": after, "final_loss_terms": trained.final_terms,
+            "provenance": provenance(device),
             "cost": {"train_seconds": trained.train_seconds, "images_per_s": trained.images_per_s,
+                     "post_training_seconds": post_training_seconds,
                      "eval_seconds": eval_seconds, "device": str(device),
                      "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                      "peak_memory_bytes": mem, "peak_memory_kind": mem_kind,

@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-RESULTS_SCHEMA_VERSION = 1
+# 2: configuration_id, eval_seed, provenance, post_training_seconds; one elbo of log p(x).
+RESULTS_SCHEMA_VERSION = 2
 
 CONFIG, CHECKPOINT, LOG, METRICS, FAILED, TRACEBACK = (
     "config.json", "checkpoint.pt", "train_log.csv", "metrics.json", "failed.json", "traceback.txt")

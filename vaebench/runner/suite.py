@@ -22,7 +22,9 @@ from vaebench.errors import VaebenchError
 from vaebench.registry import DATASETS, METRICS, MODELS
 
 # Bump when the meaning of a resolved config changes, so old results are not mixed with new.
-CONFIG_VERSION = 1
+# 2: FactorVAE on the whole batch, disentanglement_lib's conv encoder, binarised MNIST, evaluation
+#    seed, one ELBO of log p(x) for every model.
+CONFIG_VERSION = 2
 
 
 class _Strict(BaseModel):
@@ -79,6 +81,9 @@ class Suite(_Strict):
     metrics: list[MetricSpec] = Field(default_factory=lambda: [MetricSpec(name="elbo"),
                                                                MetricSpec(name="recon_error")])
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    # Seeds the metrics' sampling, independently of the training seed (disentanglement_lib's
+    # evaluation.random_seed), so the std over training seeds is not mixed with estimator noise.
+    eval_seed: int = Field(0, ge=0, lt=2**32)
     results_dir: str = "results"
     data_root: str | None = None
 
@@ -107,21 +112,40 @@ class RunSpec:
     metrics: list  # [{"name": ..., "params": {...}}]
     device: str = "auto"
     grid_keys: tuple = field(default=())  # hyperparameters that vary in this suite (for tables)
+    eval_seed: int = 0
 
     def identity(self) -> dict:
         """What determines the run's result (not where or how often it checkpoints)."""
         train = {k: v for k, v in self.train.items() if k not in ("checkpoint_every", "log_every")}
         return {"version": CONFIG_VERSION, "dataset": self.dataset, "dataset_params": self.dataset_params,
                 "model": self.model, "model_params": self.model_params, "seed": self.seed,
-                "train": train, "metrics": self.metrics}
+                "train": train, "metrics": self.metrics, "eval_seed": self.eval_seed}
+
+    def configuration(self) -> dict:
+        """The identity without the training seed: what the seeds of one leaderboard row share."""
+        return {k: v for k, v in self.identity().items() if k != "seed"}
 
     def to_json(self) -> dict:
-        return asdict(self) | {"grid_keys": list(self.grid_keys)}
+        return asdict(self) | {"grid_keys": list(self.grid_keys), "config_version": CONFIG_VERSION}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "RunSpec":
+        """Inverse of to_json (config.json); check `config_version_of` first for old files."""
+        fields = {k: v for k, v in obj.items() if k != "config_version"}
+        return cls(**{**fields, "grid_keys": tuple(fields.get("grid_keys", ()))})
+
+
+def config_version_of(config: dict) -> int:
+    """The config version a config.json was written under (1: before the field existed)."""
+    return config.get("config_version", 1)
+
+
+def config_hash(obj: dict) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def run_id_for(identity: dict, model: str, dataset: str, seed: int) -> str:
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
-    return f"{model}-{dataset}-s{seed}-{digest}"
+    return f"{model}-{dataset}-s{seed}-{config_hash(identity)}"
 
 
 def _loc(loc) -> str:
@@ -232,6 +256,17 @@ def resolve_model_params(name: str, params: dict, where: str) -> dict:
         raise VaebenchError(f"{where}: {e}") from None
 
 
+def _check_likelihood(dataset: DatasetSpec, model_params: dict, model: str, path) -> None:
+    """Grey levels under a Bernoulli decoder bound no log-likelihood: refuse that pairing."""
+    likelihood = model_params.get("likelihood", "bernoulli")
+    if dataset.params.get("binarize") == "none" and likelihood == "bernoulli":
+        raise VaebenchError(
+            f"{path}: datasets[{dataset.name}].params.binarize: 'none' keeps grey levels, but {model} "
+            f"decodes with a Bernoulli likelihood, whose ELBO on grey levels is no bound on "
+            f"log p(x). Use binarize: dynamic (the default; resampled every batch) or static, or "
+            f"a model whose decoder models grey levels.")
+
+
 def expand(suite: Suite, path: Path | str = "<suite>") -> list[RunSpec]:
     """All runs of the suite: datasets x models x grid points x seeds, in that nesting order."""
     runs: list[RunSpec] = []
@@ -241,6 +276,7 @@ def expand(suite: Suite, path: Path | str = "<suite>") -> list[RunSpec]:
             for values in itertools.product(*(m.grid[k] for k in keys)):
                 params = dict(m.params) | dict(zip(keys, values))
                 resolved = resolve_model_params(m.name, params, f"{path}: models[{i}]")
+                _check_likelihood(d, resolved, m.name, path)
                 for seed in suite.seeds:
                     spec = RunSpec(
                         run_id="", suite=suite.name, dataset=d.name, dataset_params=dict(d.params),
@@ -248,6 +284,7 @@ def expand(suite: Suite, path: Path | str = "<suite>") -> list[RunSpec]:
                         train=suite.train.model_dump(),
                         metrics=[mt.model_dump() for mt in suite.metrics],
                         device=suite.device, grid_keys=tuple(sorted(set(keys) | set(m.params))),
+                        eval_seed=suite.eval_seed,
                     )
                     rid = run_id_for(spec.identity(), m.name, d.name, seed)
                     runs.append(RunSpec(**(asdict(spec) | {"run_id": rid, "grid_keys": spec.grid_keys})))

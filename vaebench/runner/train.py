@@ -62,11 +62,41 @@ def _set_rng_state(state: dict, data_gen: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+_STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a run's peak-memory count from now: the CUDA allocator's peak, or on Linux the
+    process's peak resident set (writing 5 to /proc/self/clear_refs resets VmHWM), so a run
+    that follows others in the same process reports its own peak, not theirs."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        pass  # not Linux, or not allowed: peak_memory says which kind it reports
+
+
+def _vm_hwm_bytes() -> int | None:
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def peak_memory(device: torch.device) -> tuple[int, str]:
-    """(bytes, kind): CUDA peak allocated on a GPU, else the process's peak resident set."""
+    """(bytes, kind) since the last `reset_peak_memory`: CUDA peak allocated on a GPU, else the
+    process's peak resident set (VmHWM; where /proc is missing, the process-wide ru_maxrss)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device), "cuda_max_allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "cpu_peak_rss"
+    hwm = _vm_hwm_bytes()
+    if hwm is not None:
+        return hwm, "cpu_peak_rss_of_run"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "cpu_peak_rss_of_process"
 
 
 @dataclass
@@ -153,7 +183,7 @@ class Trainer:
                 t0 = time.perf_counter()
                 self._in_step = True
                 idx = torch.randint(0, n_train, (batch_size,), generator=self.data_gen)
-                x, y = self.dataset.batch("train", idx, self.device)
+                x, y = self.dataset.batch("train", idx, self.device, generator=self.data_gen)
                 terms = self.model.training_step(x, y, self.step, self.optimizers)
                 self.step += 1
                 for k, v in terms.items():

@@ -164,7 +164,7 @@ def train_classifier(dataset: ImageDataset, config: DomainExtractorConfig) -> tu
         model.train()
         for _ in range(config.steps):
             idx = torch.randint(0, n, (config.batch_size,), generator=gen)
-            x, _ = dataset.batch("train", idx)
+            x, _ = dataset.batch("train", idx, generator=gen)
             t = targets(dataset, "train", idx)
             loss = sum(F.cross_entropy(logits, t[:, k]) for k, logits in enumerate(model(x)))
             opt.zero_grad(set_to_none=True)
