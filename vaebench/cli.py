@@ -16,6 +16,7 @@ EPILOG = """examples:
   vaebench run suites/quickstart.yaml                 train, evaluate, print the leaderboard
   vaebench run suites/disentangle.yaml --set train.steps=2000 --set 'seeds=[0]'
   vaebench run suites/quickstart.yaml --dry-run       show the runs without training
+  vaebench evaluate suites/quickstart.yaml --set 'metrics=[mig, sap]'   score finished runs, train nothing
   vaebench list models
   vaebench status results/quickstart
   vaebench leaderboard results/quickstart --sort-by mig
@@ -54,6 +55,15 @@ def _job_table(specs, store) -> str:
 
 
 def cmd_run(args) -> int:
+    return _execute(args, train=True)
+
+
+def cmd_evaluate(args) -> int:
+    return _execute(args, train=False)
+
+
+def _execute(args, train: bool) -> int:
+    """`run` (train what is missing, then evaluate what is missing) and `evaluate` (never train)."""
     from vaebench.report.leaderboard import format_table, leaderboard, write_csv
     from vaebench.report.plots import plot_leaderboard
     from vaebench.runner.run import load_dataset
@@ -62,6 +72,14 @@ def cmd_run(args) -> int:
 
     suite = load_suite(args.suite, args.set)
     specs = expand(suite, args.suite)
+    metrics = getattr(args, "metrics", None)
+    if metrics:
+        asked = {m.name for m in suite.metrics}
+        unknown = sorted(set(metrics) - asked)
+        if unknown:
+            raise VaebenchError(f"--metrics {' '.join(unknown)}: not in {args.suite}'s metrics "
+                                f"({', '.join(sorted(asked))}); add it to the suite's metrics list "
+                                f"(or --set 'metrics=[...]') first")
     results_dir = Path(args.results or suite.results_dir)
     data_root = _data_root(args.data_root, suite.data_root)
     suite_dir = results_dir / suite.name
@@ -84,13 +102,18 @@ def cmd_run(args) -> int:
         from vaebench.runner.slurm import run_slurm
 
         finished = run_slurm(specs, results_dir, data_root, preset=args.slurm_preset, wait=args.wait,
-                             progress=progress, fid_weights=args.fid_weights)
+                             progress=progress, fid_weights=args.fid_weights, train=train)
         if not finished:
             return 0
     else:
         from vaebench.runner.local import run_local
 
-        run_local(specs, results_dir, data_root, progress=progress, fid_weights=args.fid_weights)
+        outcomes = run_local(specs, results_dir, data_root, progress=progress,
+                             fid_weights=args.fid_weights, train=train, metrics=metrics)
+        untrained = [o["run_id"] for o in outcomes if o["status"] == "untrained"]
+        if untrained:
+            print(f"{len(untrained)} run(s) not trained yet, left for `vaebench run` "
+                  f"(evaluate never trains), e.g. {untrained[0]}")
     board = leaderboard(suite_dir, run_ids=[s.run_id for s in specs])  # the suite as it stands
     write_csv(board, suite_dir / "leaderboard.csv")
     plot_leaderboard(board, suite_dir / "leaderboard.png")
@@ -218,17 +241,7 @@ def cmd_fid(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="vaebench", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
-        description="Train, evaluate and compare VAE variants from a suite YAML "
-                    "(models x hyperparameters x datasets x seeds).")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    r = sub.add_parser("run", help="expand a suite and run it (resumes; skips finished runs)",
-                       description="Expand SUITE into runs, train and evaluate the ones not done yet "
-                                   "(started runs resume from their checkpoint), then write "
-                                   "RESULTS/<suite>/leaderboard.csv and print it. Exits 1 if a run failed.")
+def _shared_run_options(r) -> None:
     r.add_argument("suite", metavar="SUITE.yaml", help="suite file, e.g. suites/quickstart.yaml")
     r.add_argument("--results", metavar="DIR", help="results folder (default: the suite's results_dir, "
                                                      "'results')")
@@ -247,7 +260,35 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fid-weights", metavar="PATH", help="Inception weights file for FID "
                                                           "(pt_inception-2015-12-05-6726825d.pth)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vaebench", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Train, evaluate and compare VAE variants from a suite YAML "
+                    "(models x hyperparameters x datasets x seeds).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="expand a suite and run it (resumes; skips what is done)",
+                       description="Expand SUITE into runs, train the ones not trained yet (started "
+                                   "runs resume from their checkpoint), evaluate what the suite asks "
+                                   "that is missing, then write RESULTS/<suite>/leaderboard.csv and "
+                                   "print it. Exits 1 if a run failed.")
+    _shared_run_options(r)
     r.set_defaults(func=cmd_run)
+
+    ev = sub.add_parser("evaluate", help="evaluate finished trainings for what the suite asks "
+                                         "that is missing (never trains)",
+                        description="For every run of SUITE whose training is finished, compute each "
+                                    "evaluation the suite asks for that has no record yet (metric, "
+                                    "params, evaluation seed): a metric added to or changed in a "
+                                    "finished suite is computed alone, and nothing is retrained. Array "
+                                    "metrics are answered from each run's kept code table without "
+                                    "loading the model. Then write the leaderboard. Exits 1 if a run failed.")
+    _shared_run_options(ev)
+    ev.add_argument("--metrics", nargs="+", metavar="NAME",
+                    help="only these of the suite's metrics (default: every missing one)")
+    ev.set_defaults(func=cmd_evaluate)
 
     lst = sub.add_parser("list", help="list registered models, datasets or metrics")
     lst.add_argument("kind", choices=["models", "datasets", "metrics"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -29,20 +29,40 @@ class MetricResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
 class EvalContext:
-    """Everything a metric may use about one finished run. The model is in eval mode."""
+    """Everything a metric may use about one trained run. The model is in eval mode.
 
-    model: LatentVariableModel
-    dataset: ImageDataset
-    device: torch.device
-    seed: int
-    data_root: Path
-    batch_size: int = 256
-    cache_dir: Path | None = None  # for cached extractors / reference statistics
-    fid_weights: Path | None = None  # Inception weights file given by the user (--fid-weights)
-    # Shared by the metrics of one run (e.g. a code table of the dataset's factor grid).
-    cache: dict[str, Any] = field(default_factory=dict)
+    `model` may be given, or loaded on first use by `model_loader`: a metric answered from the
+    run's kept code table never loads it (`model_loaded` says whether it was). `conditional`
+    tells whether the model needs labels without loading it.
+    `seed` is the evaluation seed (not the training seed): metrics draw their samples from it.
+    """
+
+    def __init__(self, model: LatentVariableModel | None = None, dataset: ImageDataset | None = None,
+                 device: torch.device | str = "cpu", seed: int = 0, data_root: Path | str = ".",
+                 batch_size: int = 256, cache_dir: Path | None = None, fid_weights: Path | None = None,
+                 model_loader: Callable[[], LatentVariableModel] | None = None,
+                 conditional: bool | None = None):
+        if model is None and model_loader is None:
+            raise ValueError("EvalContext needs a model or a model_loader")
+        self._model, self._loader = model, model_loader
+        self.dataset, self.device, self.seed = dataset, torch.device(device), seed
+        self.data_root, self.batch_size = Path(data_root), batch_size
+        self.cache_dir = cache_dir  # for cached extractors / reference statistics
+        self.fid_weights = fid_weights  # Inception weights file given by the user (--fid-weights)
+        self.conditional = (getattr(model, "conditional", False) if conditional is None else conditional)
+        # Shared by the metrics of one run (e.g. a code table of the dataset's factor grid).
+        self.cache: dict[str, Any] = {}
+
+    @property
+    def model(self) -> LatentVariableModel:
+        if self._model is None:
+            self._model = self._loader()
+        return self._model
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._model is not None
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> np.ndarray:

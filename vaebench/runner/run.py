@@ -1,9 +1,18 @@
-"""The one run function: train one resolved run, evaluate it, write its results.
+"""The one run function: train one resolved run if it is not trained, then evaluate whatever the
+suite asks of it that is missing, writing each result through the store.
 
-Both executors call `run_job` with the same RunSpec; nothing here knows where it runs. A run
+Two stages, as disentanglement_lib separates train and evaluate:
+- training: the trainer (resuming from checkpoint.pt), the model's post-training stage, pictures;
+  ends with model.pt and trained.json;
+- evaluation: each (metric, params, evaluation seed) that has no record yet, on the trained
+  model (loaded from model.pt only if a metric needs it: array metrics are answered from the run's
+  kept code table), each record written as it finishes, and metrics.json, the run's summary,
+  rewritten after each.
+
+Every executor calls `run_job` with the same RunSpec; nothing here knows where it runs. A run
 that raises (or hits a NaN loss) is recorded as failed with its reason and traceback instead of
-propagating, so the suite goes on. A run that is already done is skipped; a started one resumes
-from its checkpoint.
+propagating, so the suite goes on. A metric that fails is recorded in the summary (and retried
+next time); the run's other metrics are still evaluated.
 """
 
 from __future__ import annotations
@@ -14,10 +23,10 @@ import json
 import os
 import time
 import traceback
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 from torchvision.utils import save_image
 
@@ -27,10 +36,11 @@ from vaebench import metrics as _metrics  # noqa: F401  (registers metrics)
 from vaebench import models as _models  # noqa: F401  (registers models)
 from vaebench.errors import NotApplicable, VaebenchError
 from vaebench.metrics.base import EvalContext, MetricResult
-from vaebench.registry import DATASETS, METRICS, MODELS
-from vaebench.runner.store import (CONFIG, FAILED, METRICS as METRICS_FILE, RESULTS_SCHEMA_VERSION,
-                                   TRACEBACK, RunStore, atomic_write_bytes, write_json)
+from vaebench.metrics.disentanglement.context import code_table, preload_code_table
 from vaebench.provenance import provenance
+from vaebench.registry import DATASETS, METRICS, MODELS
+from vaebench.runner.store import (CONFIG, FAILED, TRACEBACK, RunStore, atomic_write_bytes,
+                                   evaluation_key, write_json)
 from vaebench.runner.suite import RunSpec, config_hash
 from vaebench.runner.train import Trainer, peak_memory, reset_peak_memory, resolve_device, seed_everything
 
@@ -73,84 +83,207 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("VAEBENCH_CACHE") or Path.home() / ".cache" / "vaebench").expanduser()
 
 
-def evaluate(spec: RunSpec, model, dataset, device, data_root: Path, fid_weights=None,
-             cache_dir: Path | None = None) -> dict:
-    """Every metric of the run; one metric's failure is recorded and the others still run.
-    Metrics sample with the evaluation seed, not the training seed."""
-    ctx = EvalContext(model=model, dataset=dataset, device=device, seed=spec.eval_seed,
-                      data_root=Path(data_root), fid_weights=fid_weights,
-                      cache_dir=Path(cache_dir) if cache_dir else default_cache_dir())
-    results = {}
-    for m in spec.metrics:
-        t0 = time.perf_counter()
-        try:
-            seed_everything(spec.eval_seed)
-            out: MetricResult = METRICS.get(m["name"])(ctx, **m["params"])
-            results[m["name"]] = {"scores": out.scores, "details": out.details}
-        except NotApplicable as e:
-            results[m["name"]] = {"not_applicable": str(e)}
-        except VaebenchError as e:
-            results[m["name"]] = {"error": str(e)}
-        except Exception as e:  # a bug in one metric must not cost the run's other results
-            results[m["name"]] = {"error": f"{type(e).__name__}: {e}",
-                                  "traceback": traceback.format_exc()}
-        results[m["name"]]["seconds"] = round(time.perf_counter() - t0, 3)
-    return results
+def missing_evaluations(spec: RunSpec, store: RunStore) -> list[tuple[str, dict, int]]:
+    """The suite's evaluations of this run that have no record yet."""
+    return [e for e in spec.evaluations() if not store.has_evaluation(spec.run_id, evaluation_key(*e))]
+
+
+def pending_stage(spec: RunSpec, store: RunStore) -> str | None:
+    """"train" (not trained yet), "evaluate" (trained, evaluations missing) or None (done)."""
+    if not store.is_trained(spec.run_id):
+        return "train"
+    if missing_evaluations(spec, store) or store.state(spec.run_id) != "done":
+        return "evaluate"
+    return None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def train_stage(spec: RunSpec, store: RunStore, dataset, device, progress: bool):
+    """Train (or resume), run the post-training stage, draw the pictures; write model.pt and
+    trained.json. Returns the trained model (eval mode)."""
+    run_dir = store.run_dir(spec.run_id)
+    seed_everything(spec.seed)
+    model = build_model(spec, dataset)
+    reset_peak_memory(device)
+    trainer = Trainer(model, dataset, spec.train, run_dir, spec.seed, device,
+                      progress=progress, desc=spec.run_id)
+    trained = trainer.run()
+    model.eval()
+    t0 = time.perf_counter()
+    after = model.after_training(dataset, device, spec.seed)
+    post_training_seconds = time.perf_counter() - t0
+    save_pictures(model, dataset, run_dir, device, spec.seed)
+    mem, mem_kind = peak_memory(device)
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    store.write_trained(spec.run_id, {
+        "run_id": spec.run_id, "after_training": after, "final_loss_terms": trained.final_terms,
+        "provenance": provenance(device), "finished_at": _now(),
+        "cost": {"train_seconds": trained.train_seconds, "images_per_s": trained.images_per_s,
+                 "post_training_seconds": post_training_seconds, "device": str(device),
+                 "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                 "peak_memory_bytes": mem, "peak_memory_kind": mem_kind, "steps": trained.steps,
+                 "sessions": trained.sessions, "resumed_from_step": trained.resumed_from}}, buf.getvalue())
+    return model
+
+
+def load_trained_model(spec: RunSpec, store: RunStore, dataset, device):
+    """The model as training left it (model.pt, loaded with weights_only=True), in eval mode."""
+    model = build_model(spec, dataset)
+    state = torch.load(store.model_path(spec.run_id), map_location=device, weights_only=True)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def evaluate_metric(ctx: EvalContext, name: str, params: dict) -> dict:
+    """One evaluation: {"scores", "details"} or {"not_applicable"} or {"error"}, with seconds.
+    Seeded with the context's evaluation seed; one metric's failure is returned, not raised."""
+    t0 = time.perf_counter()
+    try:
+        seed_everything(ctx.seed)
+        out: MetricResult = METRICS.get(name)(ctx, **params)
+        record = {"scores": out.scores, "details": out.details}
+    except NotApplicable as e:
+        record = {"not_applicable": str(e)}
+    except VaebenchError as e:
+        record = {"error": str(e)}
+    except Exception as e:  # a bug in one metric must not cost the run's other results
+        record = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+    record["seconds"] = round(time.perf_counter() - t0, 3)
+    return record
+
+
+def _keep_codes(ctx: EvalContext, store: RunStore, spec: RunSpec, written: int) -> int:
+    """Write codes.npz when the run's code table has grown; returns the rows now kept."""
+    table = code_table(ctx)
+    if table is None:
+        return written
+    rows, codes = table.known()
+    if len(rows) == written:
+        return written
+    kept = store.codes(spec.run_id)
+    test_codes = kept.get("test_codes") if kept else None
+    if test_codes is None:
+        test = torch.arange(ctx.dataset.num_examples("test"))
+        x, y = ctx.dataset.batch("test", test)
+        test_codes = ctx.encode(x, y if ctx.conditional else None)
+    store.write_codes(spec.run_id, rows, codes, test_codes)
+    return len(rows)
+
+
+def evaluation_stage(spec: RunSpec, store: RunStore, dataset, device, data_root: Path,
+                     fid_weights=None, model=None, cache_dir: Path | None = None,
+                     metrics: list[str] | None = None) -> dict[str, str]:
+    """Evaluate what is missing (only the named `metrics` if given); returns {metric: error}
+    for the metrics that failed this time."""
+    todo = [e for e in missing_evaluations(spec, store) if metrics is None or e[0] in metrics]
+    errors: dict[str, str] = {}
+    if todo:
+        ctx = EvalContext(model=model, dataset=dataset, device=device, seed=spec.eval_seed,
+                          data_root=Path(data_root), fid_weights=fid_weights,
+                          cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+                          model_loader=lambda: load_trained_model(spec, store, dataset, device),
+                          conditional=MODELS.get(spec.model).conditional)
+        kept = store.codes(spec.run_id) if dataset.factors is not None else None
+        written = 0
+        if kept is not None and len(kept["rows"]):
+            preload_code_table(ctx, kept["rows"], kept["codes"])
+            written = len(kept["rows"])
+        for name, params, eval_seed in todo:
+            ctx.seed = eval_seed
+            record = evaluate_metric(ctx, name, params)
+            if "error" in record:
+                errors[name] = record["error"]
+            else:
+                store.write_evaluation(spec.run_id, evaluation_key(name, params, eval_seed),
+                                       {"metric": name, "params": params, "eval_seed": eval_seed,
+                                        "evaluated_at": _now(), **record})
+                if spec.keep_codes:
+                    written = _keep_codes(ctx, store, spec, written)
+            write_summary(spec, store, errors)
+    write_summary(spec, store, errors)
+    return errors
+
+
+def _combine(records: list[dict]) -> dict:
+    """One metric's entry in the summary from its R repeats: mean scores, `<score>_eval_std`."""
+    first = records[0]
+    if "scores" not in first or len(records) == 1:
+        return dict(first)
+    scores = {}
+    for k in first["scores"]:
+        vals = [r["scores"].get(k) for r in records]
+        finite = [v for v in vals if v is not None and np.isfinite(v)]
+        scores[k] = float(np.mean(finite)) if finite else None
+        scores[f"{k}_eval_std"] = float(np.std(finite, ddof=1)) if len(finite) > 1 else None
+    return {"scores": scores, "details": first["details"], "repeats": len(records),
+            "eval_seeds": [r["eval_seed"] for r in records],
+            "seconds": round(sum(r["seconds"] for r in records), 3)}
+
+
+def write_summary(spec: RunSpec, store: RunStore, errors: dict[str, str] | None = None) -> dict:
+    """metrics.json: the training record and the suite's evaluations (repeats combined)."""
+    trained = store.trained(spec.run_id)
+    per_metric: dict[str, list] = {}
+    for name, params, eval_seed in spec.evaluations():
+        key = evaluation_key(name, params, eval_seed)
+        if store.has_evaluation(spec.run_id, key):
+            per_metric.setdefault(name, []).append(store.evaluation(spec.run_id, key))
+    metrics = {name: _combine(recs) for name, recs in per_metric.items()}
+    for name, reason in (errors or {}).items():
+        metrics.setdefault(name, {"error": reason})
+    scores = {k: v for r in metrics.values() for k, v in r.get("scores", {}).items()}
+    cost = dict(trained["cost"])
+    cost["eval_seconds"] = round(sum(r.get("seconds", 0.0) for r in metrics.values()), 3)
+    summary = {"vaebench_version": vaebench.__version__, "status": "done", "run_id": spec.run_id,
+               "suite": spec.suite, "dataset": spec.dataset, "model": spec.model,
+               "model_params": spec.model_params, "seed": spec.seed, "grid_keys": list(spec.grid_keys),
+               "eval_seed": spec.eval_seed, "configuration_id": config_hash(spec.configuration()),
+               "scores": scores, "metrics": metrics,
+               "evaluations": {name: [r["key"] for r in recs] for name, recs in per_metric.items()},
+               "after_training": trained["after_training"], "final_loss_terms": trained["final_loss_terms"],
+               "provenance": trained["provenance"], "cost": cost, "finished_at": _now()}
+    store.write_summary(spec.run_id, summary)
+    return summary
 
 
 def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path,
-            progress: bool = True, fid_weights: str | Path | None = None) -> dict:
-    """Train + evaluate one run into results_dir/<suite>/<run_id>/. Returns a small status dict."""
+            progress: bool = True, fid_weights: str | Path | None = None, train: bool = True,
+            metrics: list[str] | None = None) -> dict:
+    """Train (unless train=False) and evaluate what is missing of one run, into
+    results_dir/<suite>/<run_id>/. Returns a small status dict: "status" is done, failed or
+    untrained (train=False and no finished training); "trained" says whether it trained now;
+    "metric_errors" names the metrics that failed."""
     if isinstance(spec, dict):
         spec = RunSpec.from_json(spec)
     store = RunStore(Path(results_dir) / spec.suite)
     run_dir = store.run_dir(spec.run_id)
-    if store.state(spec.run_id) == "done":
+    stage = pending_stage(spec, store)
+    if stage == "train" and not train:
+        return {"run_id": spec.run_id, "status": "untrained", "skipped": True}
+    if stage == "evaluate" and metrics is not None and store.state(spec.run_id) == "done" and not [
+            e for e in missing_evaluations(spec, store) if e[0] in metrics]:
+        stage = None  # what is missing is not what was asked for
+    if stage is None:
         return {"run_id": spec.run_id, "status": "done", "skipped": True}
     (run_dir / FAILED).unlink(missing_ok=True)  # a failed run is retried from its checkpoint
     write_json(run_dir / CONFIG, spec.to_json())
     try:
         device = resolve_device(spec.device)
         dataset = load_dataset(spec.dataset, spec.dataset_params, Path(data_root))
-        seed_everything(spec.seed)
-        model = build_model(spec, dataset)
-        reset_peak_memory(device)
-        trainer = Trainer(model, dataset, spec.train, run_dir, spec.seed, device,
-                          progress=progress, desc=spec.run_id)
-        trained = trainer.run()
-        model.eval()
-        t0 = time.perf_counter()
-        after = model.after_training(dataset, device, spec.seed)
-        post_training_seconds = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        metrics = evaluate(spec, model, dataset, device, Path(data_root),
-                           Path(fid_weights) if fid_weights else None)
-        save_pictures(model, dataset, run_dir, device, spec.seed)
-        eval_seconds = time.perf_counter() - t0
-        mem, mem_kind = peak_memory(device)
-        scores = {k: v for r in metrics.values() for k, v in r.get("scores", {}).items()}
-        write_json(run_dir / METRICS_FILE, {
-            "schema_version": RESULTS_SCHEMA_VERSION, "vaebench_version": vaebench.__version__,
-            "status": "done", "run_id": spec.run_id, "suite": spec.suite, "dataset": spec.dataset,
-            "model": spec.model, "model_params": spec.model_params, "seed": spec.seed,
-            "grid_keys": list(spec.grid_keys), "eval_seed": spec.eval_seed,
-            "configuration_id": config_hash(spec.configuration()), "scores": scores,
-            "metrics": metrics, "after_training": after, "final_loss_terms": trained.final_terms,
-            "provenance": provenance(device),
-            "cost": {"train_seconds": trained.train_seconds, "images_per_s": trained.images_per_s,
-                     "post_training_seconds": post_training_seconds,
-                     "eval_seconds": eval_seconds, "device": str(device),
-                     "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                     "peak_memory_bytes": mem, "peak_memory_kind": mem_kind,
-                     "steps": trained.steps, "sessions": trained.sessions,
-                     "resumed_from_step": trained.resumed_from},
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        })
-        return {"run_id": spec.run_id, "status": "done", "skipped": False}
+        model = train_stage(spec, store, dataset, device, progress) if stage == "train" else None
+        errors = evaluation_stage(spec, store, dataset, device, Path(data_root),
+                                  Path(fid_weights) if fid_weights else None, model=model,
+                                  metrics=metrics)
+        return {"run_id": spec.run_id, "status": "done", "skipped": False,
+                "trained": stage == "train", "metric_errors": errors}
     except Exception as e:
         reason = str(e) if isinstance(e, VaebenchError) else f"{type(e).__name__}: {e}"
         atomic_write_bytes(run_dir / TRACEBACK, traceback.format_exc().encode())
         write_json(run_dir / FAILED, {"status": "failed", "run_id": spec.run_id, "reason": reason,
                                       "error_type": type(e).__name__, "traceback": str(run_dir / TRACEBACK),
-                                      "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+                                      "failed_at": _now()})
         return {"run_id": spec.run_id, "status": "failed", "reason": reason}

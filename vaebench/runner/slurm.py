@@ -167,8 +167,9 @@ class SlurmRun(submitit.helpers.Checkpointable):
     `checkpoint`: save the trainer's state, then submitit requeues the job, which calls
     `run_job` again, and that resumes from the run's checkpoint."""
 
-    def __init__(self, results_dir: str, data_root: str, fid_weights: str | None):
+    def __init__(self, results_dir: str, data_root: str, fid_weights: str | None, train: bool = True):
         self.results_dir, self.data_root, self.fid_weights = results_dir, data_root, fid_weights
+        self.train = train  # False: an evaluation job (`vaebench evaluate --executor slurm`)
 
     def __call__(self, spec: RunSpec) -> dict:
         import torch  # imported in the job: submitting needs no torch
@@ -186,7 +187,7 @@ class SlurmRun(submitit.helpers.Checkpointable):
               f"{int(env.get('SLURM_RESTART_COUNT', 0)) + 1}, {torch.get_num_threads()} threads)",
               flush=True)
         return run_job(spec, self.results_dir, self.data_root, progress=False,
-                       fid_weights=self.fid_weights)
+                       fid_weights=self.fid_weights, train=self.train)
 
     def checkpoint(self, *args, **kwargs):
         from vaebench.runner import train
@@ -359,9 +360,12 @@ def _executor(folder: Path, preset: SlurmPreset, job_name: str) -> submitit.Auto
 
 
 def submit(specs: list[RunSpec], results_dir: Path, data_root: Path, preset: SlurmPreset,
-           preset_path: Path, fid_weights: Path | None = None) -> tuple[list[str], list[str]]:
+           preset_path: Path, fid_weights: Path | None = None,
+           train: bool = True) -> tuple[list[str], list[str]]:
     """Submit every run that is neither done nor held by a live job. Returns (submitted run ids,
     run ids already held by a queued or running job)."""
+    from vaebench.runner.run import pending_stage
+
     if not specs:
         return [], []
     results_dir = Path(results_dir).resolve()
@@ -371,7 +375,8 @@ def submit(specs: list[RunSpec], results_dir: Path, data_root: Path, preset: Slu
     states = job_states([r["job_id"] for r in records.values() if r])
     todo, held = [], []
     for spec in specs:
-        if store.state(spec.run_id) == "done":
+        stage = pending_stage(spec, store)
+        if stage is None or (stage == "train" and not train):
             continue
         record = records[spec.run_id]
         if record and not has_ended(record, states.get(record["job_id"])):
@@ -384,7 +389,7 @@ def submit(specs: list[RunSpec], results_dir: Path, data_root: Path, preset: Slu
 
     executor = _executor(suite_dir / "_slurm", preset, f"vaebench-{specs[0].suite}")
     fn = SlurmRun(str(results_dir), str(Path(data_root).resolve()),
-                  str(Path(fid_weights).resolve()) if fid_weights else None)
+                  str(Path(fid_weights).resolve()) if fid_weights else None, train)
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):  # submitit echoes sbatch's error; we raise it once
@@ -451,14 +456,15 @@ def wait_for_jobs(suite_dir: Path, run_ids: list[str], progress: bool = True, po
 
 
 def run_slurm(specs: list[RunSpec], results_dir: Path, data_root: Path, preset: str | Path = "local",
-              wait: bool = False, progress: bool = True, fid_weights: Path | None = None) -> bool:
+              wait: bool = False, progress: bool = True, fid_weights: Path | None = None,
+              train: bool = True) -> bool:
     """Submit the suite's pending runs; with `wait`, block until every job has ended.
     Returns True when all runs have ended (the caller then writes the leaderboard)."""
     if not specs:
         return True
     preset_cfg, preset_path = load_preset(preset)
     suite_dir = Path(results_dir) / specs[0].suite
-    submitted, held = submit(specs, results_dir, data_root, preset_cfg, preset_path, fid_weights)
+    submitted, held = submit(specs, results_dir, data_root, preset_cfg, preset_path, fid_weights, train)
     if submitted:
         first = read_record(RunStore(suite_dir).run_dir(submitted[0]))["job_id"].split("_")[0]
         print(f"submitted {len(submitted)} run(s) as SLURM job {first} "

@@ -1,8 +1,10 @@
 """Suite YAML: typed validation and expansion into runs.
 
 A suite is models x (hyperparameter grid points) x datasets x seeds. Each resolved run gets a
-stable id from a hash of everything that changes its result, so re-running a suite skips runs
-that are done and two different configs never share a folder.
+stable id from a hash of everything that changes its trained weights (never the metrics), so
+re-running a suite skips trainings that are done, adding a metric retrains nothing, and two
+different trainings never share a folder. Each evaluation is keyed on its own by (metric, its
+params, evaluation seed).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from vaebench.registry import DATASETS, METRICS, MODELS
 
 # Bump when the meaning of a resolved config changes, so old results are not mixed with new.
 # 2: FactorVAE on the whole batch, disentanglement_lib's conv encoder, binarised MNIST, evaluation
-#    seed, one ELBO of log p(x) for every model.
+#    seed, one ELBO of log p(x) for every model; the identity is training only.
 CONFIG_VERSION = 2
 
 
@@ -58,6 +60,9 @@ class ModelSpec(_Strict):
 class MetricSpec(_Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    # R > 1: evaluate with R evaluation seeds (eval_seed, eval_seed + 1, ...) and report the mean
+    # and the estimator's own std as <score>_eval_std.
+    repeats: int = Field(1, ge=1, le=1000)
 
 
 class TrainSpec(_Strict):
@@ -84,6 +89,8 @@ class Suite(_Strict):
     # Seeds the metrics' sampling, independently of the training seed (disentanglement_lib's
     # evaluation.random_seed), so the std over training seeds is not mixed with estimator noise.
     eval_seed: int = Field(0, ge=0, lt=2**32)
+    # Keep each run's code table (codes.npz) so array metrics are re-scored without the model.
+    keep_codes: bool = True
     results_dir: str = "results"
     data_root: str | None = None
 
@@ -113,13 +120,20 @@ class RunSpec:
     device: str = "auto"
     grid_keys: tuple = field(default=())  # hyperparameters that vary in this suite (for tables)
     eval_seed: int = 0
+    keep_codes: bool = True
 
     def identity(self) -> dict:
-        """What determines the run's result (not where or how often it checkpoints)."""
+        """What determines the trained weights: not the metrics, nor where or how often it
+        checkpoints."""
         train = {k: v for k, v in self.train.items() if k not in ("checkpoint_every", "log_every")}
         return {"version": CONFIG_VERSION, "dataset": self.dataset, "dataset_params": self.dataset_params,
                 "model": self.model, "model_params": self.model_params, "seed": self.seed,
-                "train": train, "metrics": self.metrics, "eval_seed": self.eval_seed}
+                "train": train}
+
+    def evaluations(self) -> list[tuple[str, dict, int]]:
+        """(metric, params, evaluation seed) of every evaluation the suite asks of this run."""
+        return [(m["name"], m["params"], self.eval_seed + r)
+                for m in self.metrics for r in range(m.get("repeats", 1))]
 
     def configuration(self) -> dict:
         """The identity without the training seed: what the seeds of one leaderboard row share."""
@@ -284,7 +298,7 @@ def expand(suite: Suite, path: Path | str = "<suite>") -> list[RunSpec]:
                         train=suite.train.model_dump(),
                         metrics=[mt.model_dump() for mt in suite.metrics],
                         device=suite.device, grid_keys=tuple(sorted(set(keys) | set(m.params))),
-                        eval_seed=suite.eval_seed,
+                        eval_seed=suite.eval_seed, keep_codes=suite.keep_codes,
                     )
                     rid = run_id_for(spec.identity(), m.name, d.name, seed)
                     runs.append(RunSpec(**(asdict(spec) | {"run_id": rid, "grid_keys": spec.grid_keys})))

@@ -39,6 +39,20 @@ class CodeTable:
             self._encode_rows(new_rows, factors[new][first])
         return self._codes[rows]
 
+    def known(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, codes) of every grid row encoded so far, rows ascending."""
+        rows = np.flatnonzero(self._known)
+        return rows, (self._codes[rows] if self._codes is not None else np.zeros((0, 0)))
+
+    def preload(self, rows: np.ndarray, codes: np.ndarray) -> None:
+        """Rows whose codes are already known (kept from an earlier evaluation)."""
+        if len(rows) == 0:
+            return
+        if self._codes is None:
+            self._codes = np.empty((self.grid_size, codes.shape[1]), dtype=np.float64)
+        self._codes[rows] = codes
+        self._known[rows] = True
+
     def _encode_rows(self, rows: np.ndarray, factors: np.ndarray) -> None:
         for start in range(0, len(rows), self.chunk):
             r, f = rows[start:start + self.chunk], factors[start:start + self.chunk]

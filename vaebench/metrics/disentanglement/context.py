@@ -25,7 +25,7 @@ def ground_truth(ctx: EvalContext, metric: str) -> GroundTruthFactors:
 def model_encoder(ctx: EvalContext, metric: str) -> Encode:
     """encode(images, factor rows) with the run's model; a conditional model gets its label
     from the factor the dataset's labels are (dSprites: shape)."""
-    if not getattr(ctx.model, "conditional", False):
+    if not ctx.conditional:
         return lambda images, rows: ctx.encode(images)
     names = list(ctx.dataset.factors.factor_names)
     if ctx.dataset.class_name not in names:
@@ -43,18 +43,30 @@ def run_codes(ctx: EvalContext, metric: str, random_state: np.random.RandomState
     encode = model_encoder(ctx, metric)
     if not code_table:
         return observed_codes(gt, encode, random_state, batch_size)
-    cached = ctx.cache.get(_CACHE_KEY)
-    if cached is None or cached[0] is not ctx.model or cached[1] is not gt:
-        cached = (ctx.model, gt, CodeTable(gt, encode))
-        ctx.cache[_CACHE_KEY] = cached
-    return cached[2]
+    table = ctx.cache.get(_CACHE_KEY)
+    if table is None or table.ground_truth is not gt:
+        table = ctx.cache[_CACHE_KEY] = CodeTable(gt, encode)
+    return table
+
+
+def code_table(ctx: EvalContext) -> CodeTable | None:
+    """The run's code table if a metric has filled (or the runner preloaded) one."""
+    return ctx.cache.get(_CACHE_KEY)
+
+
+def preload_code_table(ctx: EvalContext, rows: np.ndarray, codes: np.ndarray) -> CodeTable:
+    """Start the run's code table from kept codes: those rows are never encoded again (nor is
+    the model loaded for them)."""
+    table = run_codes(ctx, "code table", np.random.RandomState(0), 1)
+    table.preload(rows, codes)
+    return table
 
 
 def train_test_codes(ctx: EvalContext, metric: str, num_train: int, num_test: int,
                      batch_size: int, code_table: bool = True):
     """The reference's draws for the metrics that fit on one sample and score on another (DCI,
     SAP, modularity): ((codes, factors) of num_train points, (codes, factors) of num_test),
-    from one RandomState seeded by the run's seed."""
+    from one RandomState seeded by the evaluation seed."""
     gt = ground_truth(ctx, metric)
     rs = np.random.RandomState(ctx.seed)
     codes_of = run_codes(ctx, metric, rs, batch_size, code_table)

@@ -89,7 +89,7 @@ def fid(ctx: EvalContext, extractor: str = "domain", num_samples: int = 10_000,
     ref, ref_info = reference_statistics(ctx.dataset, ex, n, ctx.cache_dir, batch_size)
     fake = feature_statistics(prior_samples(ctx.model, ctx.dataset, n, batch_size, ctx.seed,
                                             ctx.device), ex)
-    if getattr(ctx.model, "conditional", False):
+    if ctx.conditional:
         details["labels"] = "drawn from the train split's label frequencies"
     return MetricResult({f"fid_{ex.name}": frechet_distance(fake, ref)},
                         details | {"reference": ref_info, "seed": ctx.seed})
