@@ -113,7 +113,7 @@ class GaussianVAE(LatentVariableModel):
     def __init__(self, config, image_shape, num_classes):
         super().__init__(config, image_shape, num_classes)
         cond = num_classes if self.conditional else 0
-        self.encoder = ConvEncoder(image_shape, 2 * config.latent_dim, cond_dim=cond)
+        self.encoder = ConvEncoder(image_shape, 2 * config.latent_dim, cond_dim=cond, heads=2)
         self.decoder = ConvDecoder(image_shape, config.latent_dim + cond)
 
     def _cond(self, y):
