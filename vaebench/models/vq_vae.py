@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from vaebench.errors import VaebenchError
-from vaebench.models.base import LatentVariableModel, bernoulli_nll, config_dataclass
+from vaebench.models.base import LatentVariableModel, adam, bernoulli_nll, config_dataclass
 from vaebench.models.pixelcnn import GatedPixelCNN
 from vaebench.registry import register_model
 
@@ -186,7 +186,7 @@ class VQVAE(LatentVariableModel):
 
     def make_optimizers(self, lr, betas=(0.9, 0.999)):
         params = [p for n, p in self.named_parameters() if not n.startswith("prior.") and p.requires_grad]
-        return [torch.optim.Adam(params, lr=lr, betas=betas)]
+        return [adam(params, lr=lr, betas=betas)]
 
     def training_step(self, x, y, step, optimizers):
         (opt,) = optimizers
