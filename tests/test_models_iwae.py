@@ -46,9 +46,10 @@ def test_elbo_is_the_single_sample_elbo_and_the_iwae_bound_has_its_own_column(mo
     assert torch.allclose(terms["elbo"], -(terms["recon"] + terms["kl"]))
     torch.manual_seed(5)
     model.forward_terms(x)
-    assert torch.allclose(terms["iwae_bound"], model.bound_terms(x)["iwae"])
-    # averaged over images the k=5 bound is the tighter one
-    assert terms["iwae_bound"].mean() > terms["elbo"].mean()
+    b = model.bound_terms(x)
+    assert torch.allclose(terms["iwae_bound"], b["iwae"])
+    # on the same k draws the k-sample bound is never below their average ELBO (Jensen)
+    assert (b["iwae"] >= -(b["recon"] + b["kl"]) - 1e-4).all()
     torch.manual_seed(5)
     t = model.bound_terms(x)
     torch.manual_seed(5)

@@ -1,9 +1,23 @@
 """Encoder/decoder networks shared by every variant, chosen by image size.
 
-64x64 (dSprites): the conv architecture of the disentanglement literature (Higgins et al. 2017;
-Locatello et al. 2019, disentanglement_lib `conv_encoder` / `deconv_decoder`): four 4x4 stride-2
-convs with 32, 32, 64, 64 channels, FC 256, then the latent; the decoder mirrors it.
+64x64 (dSprites): disentanglement_lib's `conv_encoder` / `deconv_decoder` (Locatello et al. 2019,
+after Higgins et al. 2017 Table 1 row 3), layer for layer:
+- encoder: conv 32 4x4/2, conv 32 4x4/2, conv 64 2x2/2, conv 64 2x2/2 (ReLU each; 64 -> 32 -> 16
+  -> 8 -> 4), FC 256 (ReLU), then the latent heads: 309,204 parameters at latent 10, as the reference.
+- decoder: FC 256, FC 1024 viewed as 64x4x4 (ReLU each), then 4x4 stride-2 transposed convs with
+  64, 32, 32, C channels (ReLU on all but the last, which gives the logits; 4 -> 8 -> 16 -> 32 -> 64).
+TF's padding="same" is reproduced exactly, not approximated: with stride 2 and an even input the
+total padding TF adds is k - 2, so 4x4 kernels pad 1 on each side (symmetric, PyTorch padding=1) and
+2x2 kernels pad nothing (padding=0); TF's asymmetric case (an odd total) never arises at these
+sizes. The transposed convs' "same" (output = 2 x input) is PyTorch's padding=1 with 4x4 kernels.
+The reference is NHWC, so its flatten / reshape orders the FC units differently; that is a fixed
+permutation of the same parameters (same count, same initial distribution).
 28x28 (MNIST): two 4x4 stride-2 convs with 32, 64 channels and FC 256, mirrored.
+
+Initialisation everywhere is TF's layer default, as in the reference: glorot-uniform weights
+(U(-a, a), a = sqrt(6 / (fan_in + fan_out)); for convs the fans include the kernel area) and zero
+biases. The encoder's output layer is initialised as `heads` separate dense layers (the
+reference's two, `means` and `log_var`, each 256 -> latent), so each head has the reference's bound.
 
 `cond_dim` > 0 adds a conditioning vector (one-hot label for cvae) to the FC input of the encoder;
 decoders take whatever vector they are given (latent, or latent + condition).
@@ -16,8 +30,10 @@ from torch import nn
 
 from vaebench.errors import VaebenchError
 
-# (spatial size, conv channels) per supported image size.
+# (spatial size at the FC layer, conv channels) per supported image size.
 _LAYOUTS = {64: (4, (32, 32, 64, 64)), 28: (7, (32, 64))}
+# Encoder kernel size per conv (stride 2 each); padding is k // 2 - 1 (TF "same" at these sizes).
+_ENCODER_KERNELS = {64: (4, 4, 2, 2), 28: (4, 4)}
 
 
 def _layout(image_shape):
@@ -30,20 +46,40 @@ def _layout(image_shape):
     return _LAYOUTS[size]
 
 
-class ConvEncoder(nn.Module):
-    """x: (B, C, H, W) [+ cond: (B, cond_dim)] -> (B, out_dim)."""
+def glorot_init_(module: nn.Module, heads: int = 1) -> None:
+    """TF's default layer initialisation in place: glorot-uniform weights, zero biases, for every
+    Linear / Conv2d / ConvTranspose2d in `module`. heads > 1: a Linear's output rows are split into
+    `heads` equal blocks, each initialised as its own layer (fan_out = rows / heads)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            n = heads if isinstance(m, nn.Linear) else 1
+            for block in m.weight.data.chunk(n, dim=0):
+                nn.init.xavier_uniform_(block)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
-    def __init__(self, image_shape, out_dim: int, cond_dim: int = 0, hidden: int = 256):
+
+class ConvEncoder(nn.Module):
+    """x: (B, C, H, W) [+ cond: (B, cond_dim)] -> (B, out_dim).
+
+    heads: how many equal output blocks out_dim holds (2 for a Gaussian's mu and logvar); only the
+    output layer's initialisation depends on it."""
+
+    def __init__(self, image_shape, out_dim: int, cond_dim: int = 0, hidden: int = 256, heads: int = 1):
         super().__init__()
         spatial, channels = _layout(image_shape)
+        if out_dim % heads:
+            raise ValueError(f"out_dim {out_dim} does not split into {heads} heads")
         layers, c_in = [], image_shape[0]
-        for c_out in channels:
-            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+        for c_out, k in zip(channels, _ENCODER_KERNELS[image_shape[-1]]):
+            layers += [nn.Conv2d(c_in, c_out, k, stride=2, padding=k // 2 - 1), nn.ReLU()]
             c_in = c_out
         self.conv = nn.Sequential(*layers, nn.Flatten())
         self.fc = nn.Sequential(
             nn.Linear(c_in * spatial * spatial + cond_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim)
         )
+        glorot_init_(self)
+        glorot_init_(self.fc[2], heads=heads)  # the output layer: `heads` dense layers side by side
 
     def forward(self, x, cond=None):
         h = self.conv(x)
@@ -67,6 +103,7 @@ class ConvDecoder(nn.Module):
         for c_in, c_out in zip(channels, channels[1:] + (image_shape[0],)):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
         self.deconv = nn.Sequential(*layers[:-1])  # no ReLU on the logits
+        glorot_init_(self)
 
     def forward(self, z):
         return self.deconv(self.fc(z).view(-1, *self.start))

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaebench.models.base import GaussianVAE, ModelConfig, config_dataclass
+from vaebench.models.base import GaussianVAE, ModelConfig, adam, config_dataclass
 from vaebench.registry import register_model
 
 
@@ -80,9 +80,8 @@ class FactorVAE(GaussianVAE):
 
     def make_optimizers(self, lr, betas=(0.9, 0.999)):
         cfg = self.config
-        return [torch.optim.Adam(self.vae_parameters(), lr=lr, betas=betas),
-                torch.optim.Adam(self.discriminator.parameters(), lr=cfg.disc_lr,
-                                 betas=(cfg.disc_beta1, cfg.disc_beta2))]
+        return [adam(self.vae_parameters(), lr=lr, betas=betas),
+                adam(self.discriminator.parameters(), lr=cfg.disc_lr, betas=(cfg.disc_beta1, cfg.disc_beta2))]
 
     def training_step(self, x, y, step, optimizers):
         vae_opt, disc_opt = optimizers

@@ -9,6 +9,9 @@ their assigned encoder outputs (the paper's Appendix A.1).
 After training, `after_training` fits a small gated PixelCNN over code grids of training images
 (prior_steps Adam steps); `sample` then draws code grids from it, and the run's metrics.json says
 "prior": "pixelcnn". Before that, `sample` draws codes uniformly (the training-time prior).
+The prior's budget is its own config value (`prior_steps`, not the run's `train.steps`; a quick
+suite sets it low, 0 skips the prior); its fit shows a progress bar on a terminal and its wall time
+is returned as "prior_seconds" (recorded under metrics.json's "after_training").
 
 Bound: the posterior is one-hot, so "kl" in `elbo_terms` is -log prior(codes): H' W' log K nats
 per image under the uniform training prior (as in the paper), the PixelCNN's NLL of the code grid
@@ -18,15 +21,17 @@ Representation: the pre-quantisation encoder output z_e (B, D, H', W') flattened
 """
 
 import math
+import time
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
+from tqdm import tqdm
 
 from vaebench.errors import VaebenchError
-from vaebench.models.base import LatentVariableModel, bernoulli_nll, config_dataclass
+from vaebench.models.base import LatentVariableModel, adam, bernoulli_nll, config_dataclass
 from vaebench.models.pixelcnn import GatedPixelCNN
 from vaebench.registry import register_model
 
@@ -182,7 +187,7 @@ class VQVAE(LatentVariableModel):
 
     def make_optimizers(self, lr, betas=(0.9, 0.999)):
         params = [p for n, p in self.named_parameters() if not n.startswith("prior.") and p.requires_grad]
-        return [torch.optim.Adam(params, lr=lr, betas=betas)]
+        return [adam(params, lr=lr, betas=betas)]
 
     def training_step(self, x, y, step, optimizers):
         (opt,) = optimizers
@@ -225,7 +230,7 @@ class VQVAE(LatentVariableModel):
         """Fit the PixelCNN prior on code grids of random training images (encoder frozen)."""
         cfg = self.config
         if cfg.prior_steps == 0:
-            return {"prior": "uniform", "prior_steps": 0}
+            return {"prior": "uniform", "prior_steps": 0, "prior_seconds": 0.0}
         gen = torch.Generator().manual_seed(seed)
         n_train = dataset.num_examples("train")
         opt = torch.optim.Adam(self.prior.parameters(), lr=cfg.prior_lr)
@@ -233,8 +238,9 @@ class VQVAE(LatentVariableModel):
         was_training = self.training
         self.eval()
         self.prior.train()
-        recent = []
-        for step in range(cfg.prior_steps):
+        recent, t0 = [], time.perf_counter()
+        for step in tqdm(range(cfg.prior_steps), desc="vq_vae prior", unit="step", leave=False,
+                         dynamic_ncols=True, disable=None):  # disable=None: off when not a terminal
             idx = torch.randint(0, n_train, (cfg.prior_batch_size,), generator=gen)
             x, _ = dataset.batch("train", idx, device)
             with torch.no_grad():
@@ -249,8 +255,9 @@ class VQVAE(LatentVariableModel):
         self.prior.eval()
         self.train(was_training)
         self.prior_fitted.fill_(True)
+        prior_seconds = time.perf_counter() - t0
         positions = self.grid[0] * self.grid[1]
-        return {"prior": "pixelcnn", "prior_steps": cfg.prior_steps,
+        return {"prior": "pixelcnn", "prior_steps": cfg.prior_steps, "prior_seconds": prior_seconds,
                 "prior_train_nll_nats": sum(recent) / len(recent),
                 "uniform_prior_nll_nats": positions * math.log(cfg.num_codes),
                 "codebook_used": int((usage > 0).sum().item()), "num_codes": cfg.num_codes,
