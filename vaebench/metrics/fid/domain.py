@@ -32,7 +32,6 @@ from torch import nn
 
 from vaebench import data as _data  # noqa: F401  (registers datasets; the cache key asks DATASETS)
 from vaebench.data.base import ImageDataset
-from vaebench.data.dsprites_grid import DSpritesDataset, index_to_factors
 from vaebench.metrics.fid.frechet import FeatureExtractor
 from vaebench.registry import DATASETS
 from vaebench.runner.store import atomic_write_bytes, read_json, write_json
@@ -104,21 +103,21 @@ class DomainExtractor(FeatureExtractor):
 
 # --- what it learns ----------------------------------------------------------------------------
 def target_names(dataset: ImageDataset) -> list[str]:
-    if isinstance(dataset, DSpritesDataset):
+    if dataset.factors is not None:
         return list(dataset.factors.factor_names)
     return [dataset.class_name]
 
 
 def target_sizes(dataset: ImageDataset) -> list[int]:
-    if isinstance(dataset, DSpritesDataset):
+    if dataset.factors is not None:
         return list(dataset.factors.factor_sizes)
     return [dataset.num_classes]
 
 
 def targets(dataset: ImageDataset, split: str, idx: torch.Tensor) -> torch.Tensor:
-    """(B, K) int64 classes the classifier predicts: every dSprites factor, else the label."""
-    if isinstance(dataset, DSpritesDataset):
-        return torch.from_numpy(index_to_factors(dataset.rows[split][idx].numpy()))
+    """(B, K) int64 classes the classifier predicts: every ground-truth factor, else the label."""
+    if dataset.factors is not None:
+        return dataset.factor_classes(split, idx)
     return dataset.labels(split)[idx][:, None]
 
 
