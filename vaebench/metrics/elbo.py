@@ -1,31 +1,40 @@
-"""Test-set ELBO and reconstruction error, per image in nats."""
+"""Test-set ELBO and reconstruction error, per image in nats (and the ELBO in bits per dimension)."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
 from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.models.base import bernoulli_nll
+from vaebench.models.likelihoods import Bernoulli, bits_per_dim
 from vaebench.registry import register_metric
 
 
-@register_metric("elbo", description="test ELBO per image (nats; higher is better), with its "
+@register_metric("elbo", description="test ELBO per image (nats; higher is better; elbo_bpd in "
+                 "bits per dimension), with its "
                  "reconstruction and KL terms", paper="Kingma & Welling 2014")
 @torch.no_grad()
 def elbo(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
     """Mean over the test split (or its first `num_examples`) of the model's bound; one
     posterior sample per image, drawn from a generator seeded by the run's seed."""
     torch.manual_seed(ctx.seed)
-    sums, n = {}, 0
+    likelihood = getattr(ctx.model, "likelihood", None) or Bernoulli()
+    sums, n, bound = {}, 0, True
     for x, y in ctx.dataset.iter_batches("test", ctx.batch_size, ctx.device, limit=num_examples):
         terms = ctx.model.elbo_terms(x, y)
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + v.double().sum().item()
         n += len(x)
+        bound = bound and likelihood.is_bound(x)
     means = {k: v / n for k, v in sums.items()}
     scores = {"elbo": means.pop("elbo")}
+    scores["elbo_bpd"] = bits_per_dim(-scores["elbo"], math.prod(ctx.dataset.image_shape))
     scores.update({f"elbo_{k}": v for k, v in means.items()})
-    return MetricResult(scores, {"num_examples": n, "unit": "nats per image"})
+    # bound: False for a Bernoulli decoder on grey/colour pixels, whose "ELBO" bounds nothing
+    return MetricResult(scores, {"num_examples": n, "likelihood": likelihood.name, "bound": bound,
+                                 "unit": "nats per image; elbo_bpd: bits per dimension"})
 
 
 @register_metric("recon_error", description="test reconstruction error per image: Bernoulli "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,7 @@ from pydantic.dataclasses import dataclass
 from torch import nn
 
 from vaebench.models.architectures import ConvDecoder, ConvEncoder
+from vaebench.models.likelihoods import make_likelihood
 
 # extra="forbid": a misspelt hyperparameter in a suite is an error, not silently ignored.
 config_dataclass = dataclass(config=ConfigDict(extra="forbid"))
@@ -34,6 +35,10 @@ LOG_2PI = math.log(2 * math.pi)
 @config_dataclass
 class ModelConfig:
     latent_dim: int = 10
+    # decoder p(x|z) (likelihoods.py): bernoulli (binary data; not a bound on grey/colour),
+    # gaussian (dequantised 8-bit) or logistic (discretised); scale None = learned
+    likelihood: Literal["bernoulli", "gaussian", "logistic"] = "bernoulli"
+    likelihood_scale: float | None = None
 
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -115,6 +120,7 @@ class GaussianVAE(LatentVariableModel):
         cond = num_classes if self.conditional else 0
         self.encoder = ConvEncoder(image_shape, 2 * config.latent_dim, cond_dim=cond)
         self.decoder = ConvDecoder(image_shape, config.latent_dim + cond)
+        self.likelihood = make_likelihood(config.likelihood, config.likelihood_scale)
 
     def _cond(self, y):
         if not self.conditional:
@@ -129,7 +135,7 @@ class GaussianVAE(LatentVariableModel):
         return mu, logvar
 
     def decode(self, z, y=None):
-        """Bernoulli logits (B, C, H, W)."""
+        """Decoder output (B, C, H, W): logits of the likelihood's mean (self.likelihood)."""
         c = self._cond(y)
         return self.decoder(z if c is None else torch.cat([z, c], dim=1))
 
@@ -137,7 +143,7 @@ class GaussianVAE(LatentVariableModel):
         """One reparameterised pass: z (B, D), per-image recon (B,), per-dim KL (B, D)."""
         mu, logvar = self.encode(x, y)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        recon = bernoulli_nll(self.decode(z, y), x)
+        recon = self.likelihood.nll(self.decode(z, y), x)
         return {"mu": mu, "logvar": logvar, "z": z, "recon": recon, "kl_dims": gaussian_kl(mu, logvar)}
 
     def loss(self, x, y=None, step=0):

@@ -18,7 +18,7 @@ from vaebench.runner.store import FAILED, METRICS, RunStore, atomic_write_bytes,
 KEYS = ["dataset", "model", "params"]
 COST_COLUMNS = ["train_seconds", "images_per_s", "eval_seconds", "peak_memory_mb"]
 # Score columns where a smaller number is better; every other score is higher-is-better.
-LOWER_IS_BETTER = ("recon_error", "recon_mse", "elbo_recon", "elbo_kl", "fid",
+LOWER_IS_BETTER = ("recon_error", "recon_mse", "elbo_recon", "elbo_kl", "elbo_bpd", "fid",
                    "train_seconds", "eval_seconds", "peak_memory_mb")
 
 
