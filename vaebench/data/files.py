@@ -41,3 +41,18 @@ def find_or_download(data_root: Path, relative: str, what: str, source: str,
         tmp.unlink(missing_ok=True)
         raise missing(what, target, source,
                       f"and downloading {url} failed: {type(e).__name__}: {e}") from None
+
+
+def torchvision_split(cls, data_root: Path, train: bool, what: str, folder: Path, source: str,
+                      **kwargs):
+    """A torchvision dataset split from the data root; downloaded by torchvision (from the
+    dataset's official location) when absent; else a VaebenchError saying where files go."""
+    try:
+        return cls(root=str(data_root), train=train, download=False, **kwargs)
+    except RuntimeError:
+        pass  # files absent: try to download them
+    try:
+        return cls(root=str(data_root), train=train, download=True, **kwargs)
+    except Exception as e:  # no network, or a mirror refused
+        raise missing(what, folder, source, f"and torchvision could not download it: "
+                      f"{type(e).__name__}: {e}") from None
