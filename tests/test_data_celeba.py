@@ -46,3 +46,11 @@ def test_missing_files_are_named(root, tmp_path):
     (root / "celeba" / "img_align_celeba" / "000006.jpg").unlink()
     with pytest.raises(VaebenchError, match="000006.jpg"):
         DATASETS.get("celeba")(root)
+
+
+def test_domain_extractor_is_not_applicable_without_labels(root):
+    from vaebench.errors import NotApplicable
+    from vaebench.metrics.fid.domain import domain_extractor
+
+    with pytest.raises(NotApplicable, match="extractor: inception"):
+        domain_extractor(DATASETS.get("celeba")(root), None, root)

@@ -32,6 +32,7 @@ from torch import nn
 
 from vaebench import data as _data  # noqa: F401  (registers datasets; the cache key asks DATASETS)
 from vaebench.data.base import ImageDataset
+from vaebench.errors import NotApplicable
 from vaebench.metrics.fid.frechet import FeatureExtractor
 from vaebench.registry import DATASETS
 from vaebench.runner.store import atomic_write_bytes, read_json, write_json
@@ -199,6 +200,9 @@ def domain_extractor(dataset: ImageDataset, cache_dir: Path | None, data_root: P
     parameters, loaded from data_root (only on a cache miss).
     cache_dir: None trains it in this process and writes nothing.
     """
+    if dataset.factors is None and dataset.num_classes < 2:
+        raise NotApplicable(f"the domain extractor learns a dataset's labels or factors; dataset "
+                            f"{dataset.name!r} has neither (use extractor: inception)")
     source = data_id(dataset, data_root)
     key = cache_key(dataset, source, config)
     folder = None if cache_dir is None else Path(cache_dir) / "fid" / "domain" / f"{dataset.name}-{key[:16]}"
