@@ -1,4 +1,4 @@
-"""MPI3D: a small .npz in the official layout (one uncompressed array `images`), memory-mapped."""
+"""MPI3D: a small .npz in the official layout (one uncompressed array `images`), read in place."""
 
 import urllib.request
 
@@ -7,6 +7,7 @@ import pytest
 
 import vaebench.data  # noqa: F401  (registers datasets)
 from vaebench.data.mpi3d import open_mpi3d
+from vaebench.data.rowfile import RowReader
 from vaebench.errors import VaebenchError
 from vaebench.registry import DATASETS
 
@@ -27,7 +28,7 @@ def test_image_at_a_factor_tuple_is_the_files_row(tmp_path, variant):
     write_npz(tmp_path / f"mpi3d_{variant}" / f"mpi3d_{variant}.npz")
     ds = DATASETS.get(f"mpi3d_{variant}")(tmp_path, test_size=10, factor_sizes=SIZES)
     gt = ds.factors
-    assert isinstance(gt._read.__closure__[0].cell_contents, np.memmap)  # never loaded
+    assert isinstance(gt._read.__closure__[0].cell_contents, RowReader)  # read in place, never loaded
     assert gt.factor_names[0] == "object_color" and gt.factor_names[-1] == "vertical_axis"
     f = gt.sample_factors(40, np.random.RandomState(3))
     x = (gt.sample_observations_from_factors(f, np.random.RandomState(0)) * 255).round().long().numpy()
@@ -46,7 +47,7 @@ def test_grid_is_read_from_the_row_count(tmp_path):
 
 def test_compressed_or_truncated_archive_is_a_clear_error(tmp_path):
     write_npz(tmp_path / "c.npz", compressed=True)
-    with pytest.raises(VaebenchError, match="compressed, so it cannot be memory-mapped"):
+    with pytest.raises(VaebenchError, match="compressed, so its rows cannot be read in place"):
         open_mpi3d(tmp_path / "c.npz", SIZES)
     write_npz(tmp_path / "t.npz")
     data = (tmp_path / "t.npz").read_bytes()

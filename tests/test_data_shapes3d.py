@@ -43,7 +43,7 @@ def test_image_at_a_factor_tuple_is_the_files_row(tmp_path, options):
     gt = ds.factors
     assert gt.factor_names == ["floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation"]
     assert gt.factor_sizes == SIZES and gt.deterministic and ds.image_shape == (3, 64, 64)
-    assert (gt._read._mmap is not None) == (not options)  # memory-mapped unless chunked
+    assert (gt._read._rows is not None) == (not options)  # read in place unless chunked
     factors = gt.sample_factors(50, np.random.RandomState(0))
     x = gt.sample_observations_from_factors(factors, np.random.RandomState(0))
     assert x.shape == (50, 3, 64, 64) and x.dtype == torch.float32

@@ -1,5 +1,5 @@
 """MPI3D (Gondal et al. 2019, "On the Transfer of Inductive Bias from Simulation to the Real
-World: a New Disentanglement Dataset"): toy, realistic and real, memory-mapped from the .npz.
+World: a New Disentanglement Dataset"): toy, realistic and real, read in place from the .npz.
 
 <data root>/mpi3d_<variant>/mpi3d_<variant>.npz (disentanglement_lib's paths), each with one
 array `images` (1036800, 64, 64, 3) uint8 in row-major order of object colour 6, object shape 6,
@@ -8,7 +8,8 @@ object size 2, camera height 3, background colour 3, horizontal axis 40, vertica
 mpi3d.py uses this order, all 7 factors latent, pixels / 255; its toy and realistic grids are
 4 x 4 colours x shapes because it reads the "without held-out factors" copies (460,800 images,
 e.g. sim_toy_64x_ordered_without_heldout_factors.npz): a file of that size is read with that
-grid. The array is memory-mapped (the archive stores it uncompressed), never loaded: 12.7 GB.
+grid. The archive stores the array uncompressed, so a batch reads its rows in place (rowfile.py);
+the 12.7 GB are never loaded.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from vaebench.data.factor_grid import GridDataset, GridFactors
 from vaebench.data.files import find_or_download
-from vaebench.data.npz_mmap import memmap_npz_member
+from vaebench.data.rowfile import npz_member
 from vaebench.errors import VaebenchError
 from vaebench.registry import register_dataset
 
@@ -33,7 +34,7 @@ BASE_URL = "https://storage.googleapis.com/disentanglement_dataset/Final_Dataset
 def open_mpi3d(path: Path, factor_sizes: list[int] | None = None) -> GridFactors:
     """Validate and memory-map the archive. factor_sizes: None = the official grid (or the
     reference's 460,800-image grid, told apart by the row count); else only for test files."""
-    images = memmap_npz_member(path, "images")
+    images = npz_member(path, "images")
     if images.ndim != 4 or images.shape[1:] != (64, 64, 3) or images.dtype != np.uint8:
         raise VaebenchError(f"{path}: images has shape {images.shape}, dtype {images.dtype}; "
                             f"expected (N, 64, 64, 3) uint8")

@@ -6,9 +6,9 @@ Apache 2.0): `images` (480000, 64, 64, 3) uint8 and `labels` (480000, 6) float64
 row-major order of floor hue 10, wall hue 10, object hue 10, scale 8, shape 4, orientation 15 —
 disentanglement_lib's shapes3d.py factor order and sizes ([10, 10, 10, 8, 4, 15], all latent,
 pixels / 255). The reference reads an .npz conversion of the same arrays into memory (6 GB as
-float32); here `images` is memory-mapped when the file stores it contiguously and uncompressed,
-else read through h5py row by row (sorted, each row once), so RAM holds only the labels (23 MB)
-and the batches asked for. The loader checks that the labels are the grid in this order.
+float32); here the rows of `images` a batch needs are read in place (pread, rowfile.py) when
+the file stores it contiguously and uncompressed, else through h5py (sorted, each row once), so
+RAM holds only the labels (23 MB) and the batches asked for. The loader checks that the labels are the grid in this order.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 
 from vaebench.data.factor_grid import GridDataset, GridFactors, check_sizes
 from vaebench.data.files import find_or_download
+from vaebench.data.rowfile import RowReader
 from vaebench.errors import VaebenchError
 from vaebench.registry import register_dataset
 
@@ -32,7 +33,8 @@ SOURCE = (f"It is DeepMind's 3dshapes.h5 (480,000 images; https://github.com/goo
 
 
 class H5Rows:
-    """Grid rows -> (B, 3, 64, 64) uint8 from the file's `images`, memory-mapped if possible."""
+    """Grid rows -> (B, 3, 64, 64) uint8 from the file's `images`: read in place (rowfile.py)
+    when it is stored contiguously and uncompressed, else through h5py."""
 
     def __init__(self, path: Path, num_rows: int):
         self.path = path
@@ -40,16 +42,15 @@ class H5Rows:
             ds = f["images"]
             offset = ds.id.get_offset() if ds.chunks is None and ds.compression is None else None
         if offset is not None:
-            self._mmap = np.memmap(path, dtype=np.uint8, mode="r", offset=offset,
-                                   shape=(num_rows, 64, 64, 3))
+            self._rows = RowReader(path, offset, (num_rows, 64, 64, 3), np.uint8)
         else:
-            self._mmap = None
+            self._rows = None
             self._file = h5py.File(path, "r", rdcc_nbytes=64 << 20)  # 64 MB chunk cache
             self._images = self._file["images"]
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
         """rows: sorted, unique."""
-        block = self._mmap[rows] if self._mmap is not None else self._images[rows]
+        block = self._rows[rows] if self._rows is not None else self._images[rows]
         return block.transpose(0, 3, 1, 2)
 
 
