@@ -109,3 +109,22 @@ def test_elbo_reports_bits_per_dim_and_whether_it_is_a_bound(likelihood, data, b
     assert result.details["bound"] is bound and result.details["likelihood"] == likelihood
     if bound:  # a bound on an 8-bit / binary image's probability: at least 0 bits
         assert result.scores["elbo_bpd"] > 0
+
+
+def test_iwae_uses_the_likelihood_and_hvae_refuses_one_it_lacks():
+    from vaebench.errors import VaebenchError
+
+    ds = grey_dataset()
+    torch.manual_seed(0)
+    cls = MODELS.get("iwae")
+    model = cls(cls.Config(likelihood="logistic", k=4), ds.image_shape, ds.num_classes).eval()
+    x, _ = ds.batch("test", torch.arange(4))
+    with torch.no_grad():
+        t = model.bound_terms(x)
+        recon = model.likelihood.nll(model.decode(model.encode(x)[0]), x)
+    # the k-sample bound is at least the average single-sample ELBO
+    assert torch.isfinite(t["iwae"]).all() and (t["iwae"] >= -(t["recon"] + t["kl"]) - 1e-3).all()
+    assert torch.isfinite(recon).all() and (recon > 0).all()
+    hvae = MODELS.get("hvae")
+    with pytest.raises(VaebenchError, match="Bernoulli decoder only"):
+        hvae(hvae.Config(likelihood="gaussian"), ds.image_shape, ds.num_classes)
