@@ -34,7 +34,7 @@ def test_expansion_is_the_cartesian_product(tmp_path):
     assert betas == [1.0, 4.0, 16.0]
     assert len({r.run_id for r in runs}) == len(runs)
     # defaults are filled in, so the resolved config is complete
-    assert runs[0].model_params == {"latent_dim": 10}
+    assert runs[0].model_params == {"latent_dim": 10, "likelihood": "bernoulli", "likelihood_scale": None}
 
 
 def test_run_ids_are_stable_and_depend_on_the_config(tmp_path):

@@ -24,6 +24,10 @@ class GroundTruthFactors(Protocol):
 
     factor_names: list[str]
     factor_sizes: list[int]
+    # True when an observation is a fixed function of its factors (dSprites, Shapes3D); False
+    # when it is random given them (colour/noisy/scream dSprites, smallNORB's random instance),
+    # so codes cannot be looked up per grid row. index_of/images_at need it True.
+    deterministic: bool
 
     def sample_factors(self, num: int, random_state: np.random.RandomState) -> np.ndarray:
         """(num, K) int64 factor class indices, each uniform over its range."""
@@ -70,6 +74,11 @@ class ImageDataset:
     def _images(self, split: str, idx: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) float32 in [0, 1] for the int64 indices `idx` of the split."""
         raise NotImplementedError
+
+    def factor_classes(self, split: str, idx: torch.Tensor) -> torch.Tensor:
+        """(B, K) int64 classes of `factors.factor_names` of the examples `idx` of the split
+        (datasets with ground-truth factors implement it)."""
+        raise NotImplementedError(f"dataset {self.name!r} has no ground-truth factors")
 
     def batch(self, split: str, idx: torch.Tensor, device: torch.device | str = "cpu",
               generator: torch.Generator | None = None):

@@ -39,6 +39,7 @@ class DSpritesFactors:
 
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
+    deterministic = True
 
     def __init__(self, render):
         self._render = render
@@ -81,6 +82,9 @@ class DSpritesDataset(ImageDataset):
 
     def labels(self, split):
         return self._labels[split]
+
+    def factor_classes(self, split, idx):
+        return torch.from_numpy(index_to_factors(self.rows[split][idx].numpy()))
 
     def _images(self, split, idx):
         return self._render(self.rows[split][idx])

@@ -39,7 +39,7 @@ class EvalContext:
     """
 
     def __init__(self, model: LatentVariableModel | None = None, dataset: ImageDataset | None = None,
-                 device: torch.device | str = "cpu", seed: int = 0, data_root: Path | str = ".",
+                 device: torch.device | str = "cpu", seed: int = 0, data_root: Path | str | None = None,
                  batch_size: int = 256, cache_dir: Path | None = None, fid_weights: Path | None = None,
                  model_loader: Callable[[], LatentVariableModel] | None = None,
                  conditional: bool | None = None):
@@ -47,7 +47,8 @@ class EvalContext:
             raise ValueError("EvalContext needs a model or a model_loader")
         self._model, self._loader = model, model_loader
         self.dataset, self.device, self.seed = dataset, torch.device(device), seed
-        self.data_root, self.batch_size = Path(data_root), batch_size
+        self.data_root = None if data_root is None else Path(data_root)
+        self.batch_size = batch_size
         self.cache_dir = cache_dir  # for cached extractors / reference statistics
         self.fid_weights = fid_weights  # Inception weights file given by the user (--fid-weights)
         self.conditional = (getattr(model, "conditional", False) if conditional is None else conditional)

@@ -1,18 +1,21 @@
-"""Test-set ELBO and reconstruction error, per image in nats.
+"""Test-set ELBO and reconstruction error, per image in nats (the ELBO also in bits per dimension).
 
 `elbo` is one quantity for every model: the single-sample ELBO of log p(x). A conditional model's
 bound is on log p(x | y); it is turned into a bound on log p(x) by marginalising the label,
 log sum_y p(y) exp(ELBO_y) <= log sum_y p(y) p(x | y) = log p(x), with p(y) the training split's
 label frequencies. Model-specific bounds keep their own columns (`iwae_bound`,
-`elbo_given_label`).
+`elbo_given_label`). A Bernoulli decoder on grey or colour pixels bounds nothing: the details
+say `bound: false`.
 """
 
 from __future__ import annotations
 
+import math
 
 import torch
 
 from vaebench.metrics.base import EvalContext, MetricResult
+from vaebench.models.likelihoods import Bernoulli, bits_per_dim
 from vaebench.registry import register_metric
 
 # elbo_terms keys that name their own quantity (kept as they are); other terms get "elbo_".
@@ -44,7 +47,8 @@ def elbo(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
     torch.manual_seed(ctx.seed)
     conditional = getattr(ctx.model, "conditional", False)
     log_prior = label_log_prior(ctx.dataset) if conditional else None
-    sums, n = {}, 0
+    likelihood = getattr(ctx.model, "likelihood", None) or Bernoulli()
+    sums, n, bound = {}, 0, True
     for x, y in ctx.dataset.iter_batches("test", ctx.batch_size, ctx.device, limit=num_examples):
         terms = ctx.model.elbo_terms(x, y)
         if conditional:  # the model's own bound is on log p(x | y): marginalise the label
@@ -53,13 +57,17 @@ def elbo(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + v.double().sum().item()
         n += len(x)
+        bound = bound and likelihood.is_bound(x)
     means = {k: v / n for k, v in sums.items()}
     scores = {"elbo": means.pop("elbo")}
+    scores["elbo_bpd"] = bits_per_dim(-scores["elbo"], math.prod(ctx.dataset.image_shape))
     for k, v in means.items():
         own = k.endswith(_OWN_COLUMN_SUFFIX) or k.startswith("elbo_")
         scores[k if own else f"elbo_{k}"] = v
-    details = {"num_examples": n, "unit": "nats per image", "posterior_samples": 1,
-               "bound_on": "log p(x)"}
+    # bound: False for a Bernoulli decoder on grey/colour pixels, whose "ELBO" bounds nothing
+    details = {"num_examples": n, "unit": "nats per image; elbo_bpd: bits per dimension",
+               "posterior_samples": 1, "bound_on": "log p(x)", "likelihood": likelihood.name,
+               "bound": bound}
     if conditional:
         details["label_prior"] = "train split label frequencies"
         details["terms"] = "elbo_recon and elbo_kl are the terms of elbo_given_label (true label)"

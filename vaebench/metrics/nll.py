@@ -19,6 +19,7 @@ from vaebench.errors import NotApplicable
 from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.metrics.elbo import label_log_prior
 from vaebench.models.base import gaussian_log_density
+from vaebench.models.likelihoods import bits_per_dim
 from vaebench.registry import register_metric
 
 
@@ -94,7 +95,10 @@ def nll(ctx: EvalContext, num_samples: int = 1000, num_examples: int | None = No
     values, mc = torch.cat(values), torch.cat(mc)
     n = len(values)
     se = (values.std(unbiased=True) / math.sqrt(n)).item() if n > 1 else float("nan")
-    return MetricResult({"nll": values.mean().item(), "nll_se": se},
-                        {"num_examples": n, "num_samples": num_samples, "unit": "nats per image",
+    dims = math.prod(ctx.dataset.image_shape)
+    return MetricResult({"nll": values.mean().item(), "nll_se": se,
+                         "nll_bpd": bits_per_dim(values.mean().item(), dims)},
+                        {"num_examples": n, "num_samples": num_samples,
+                         "unit": "nats per image; nll_bpd: bits per dimension",
                          "mean_monte_carlo_se_per_image": mc.mean().item(),
                          "label": "marginalised with train label frequencies" if log_prior is not None else None})

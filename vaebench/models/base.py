@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,7 @@ from pydantic.dataclasses import dataclass
 from torch import nn
 
 from vaebench.models.architectures import ConvDecoder, ConvEncoder
+from vaebench.models.likelihoods import make_likelihood
 
 # extra="forbid": a misspelt hyperparameter in a suite is an error, not silently ignored.
 config_dataclass = dataclass(config=ConfigDict(extra="forbid"))
@@ -34,6 +35,10 @@ LOG_2PI = math.log(2 * math.pi)
 @config_dataclass
 class ModelConfig:
     latent_dim: int = 10
+    # decoder p(x|z) (likelihoods.py): bernoulli (binary data; not a bound on grey/colour),
+    # gaussian (dequantised 8-bit) or logistic (discretised); scale None = learned
+    likelihood: Literal["bernoulli", "gaussian", "logistic"] = "bernoulli"
+    likelihood_scale: float | None = None
 
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -123,7 +128,8 @@ class LatentVariableModel(nn.Module):
 
 
 class GaussianVAE(LatentVariableModel):
-    """Diagonal-Gaussian posterior, standard-normal prior, Bernoulli decoder.
+    """Diagonal-Gaussian posterior, standard-normal prior, decoder likelihood from the config
+    (Bernoulli by default; see likelihoods.py).
 
     Variants that only change the objective subclass this and override `loss`.
     """
@@ -133,6 +139,7 @@ class GaussianVAE(LatentVariableModel):
         cond = num_classes if self.conditional else 0
         self.encoder = ConvEncoder(image_shape, 2 * config.latent_dim, cond_dim=cond, heads=2)
         self.decoder = ConvDecoder(image_shape, config.latent_dim + cond)
+        self.likelihood = make_likelihood(config.likelihood, config.likelihood_scale)
 
     def noise_like(self, mu):
         """The reparameterisation noise (standard normal, mu's shape). A packed run
@@ -152,13 +159,13 @@ class GaussianVAE(LatentVariableModel):
         return mu, logvar
 
     def decode(self, z, y=None):
-        """Bernoulli logits (B, C, H, W)."""
+        """Decoder output (B, C, H, W): logits of the likelihood's mean (self.likelihood)."""
         c = self._cond(y)
         return self.decoder(z if c is None else torch.cat([z, c], dim=1))
 
     def decoder_nll(self, x, z, y=None):
-        """-log p(x | z) per image (B,) in nats; z (B, D)."""
-        return bernoulli_nll(self.decode(z, y), x)
+        """-log p(x | z) per image (B,) in nats under the model's likelihood; z (B, D)."""
+        return self.likelihood.nll(self.decode(z, y), x)
 
     def forward_terms(self, x, y=None):
         """One reparameterised pass: z (B, D), per-image recon (B,), per-dim KL (B, D)."""

@@ -69,6 +69,9 @@ class HVAE(LatentVariableModel):
 
     def __init__(self, config, image_shape, num_classes, train_size=None):
         super().__init__(config, image_shape, num_classes, train_size)
+        if config.likelihood != "bernoulli":  # its top-down decoder has only the Bernoulli head
+            raise VaebenchError(f"model hvae: likelihood {config.likelihood!r} is not supported; "
+                                f"hvae has a Bernoulli decoder only (likelihood: bernoulli)")
         spatial, channels = _layout(self.image_shape)
         n_sp = len(config.spatial_channels)
         if not 1 <= n_sp <= len(channels):

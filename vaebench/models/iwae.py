@@ -3,7 +3,7 @@ import math
 import torch
 from pydantic import Field
 
-from vaebench.models.base import (GaussianVAE, ModelConfig, bernoulli_nll, config_dataclass,
+from vaebench.models.base import (GaussianVAE, ModelConfig, config_dataclass,
                                    gaussian_log_density)
 from vaebench.registry import register_model
 
@@ -33,7 +33,7 @@ class IWAE(GaussianVAE):
         z = mu + torch.randn(k, b, d, device=mu.device, dtype=mu.dtype) * torch.exp(0.5 * logvar)  # (k, B, D)
         x_k = x.expand(k, *x.shape).reshape(k * b, *x.shape[1:])
         y_k = None if y is None else y.repeat(k)
-        log_px_z = -bernoulli_nll(self.decode(z.reshape(k * b, d), y_k), x_k).view(k, b)
+        log_px_z = -self.likelihood.nll(self.decode(z.reshape(k * b, d), y_k), x_k).view(k, b)
         log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z)).sum(-1)
         log_qz_x = gaussian_log_density(z, mu, logvar).sum(-1)
         log_w = log_px_z + log_pz - log_qz_x  # (k, B)

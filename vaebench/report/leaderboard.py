@@ -26,7 +26,7 @@ from vaebench.runner.suite import CONFIG_VERSION, RunSpec, config_hash, config_v
 KEYS = ["dataset", "model", "params"]
 COST_COLUMNS = ["train_seconds", "images_per_s", "post_training_seconds", "eval_seconds", "peak_memory_mib"]
 # Score columns where a smaller number is better; every other score is higher-is-better.
-LOWER_IS_BETTER = ("recon_error", "recon_mse", "elbo_recon", "elbo_kl", "fid", "nll",
+LOWER_IS_BETTER = ("recon_error", "recon_mse", "elbo_recon", "elbo_kl", "elbo_bpd", "fid", "nll",
                    "train_seconds", "eval_seconds", "post_training_seconds", "peak_memory_mib")
 
 

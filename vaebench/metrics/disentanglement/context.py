@@ -38,10 +38,12 @@ def model_encoder(ctx: EvalContext, metric: str) -> Encode:
 def run_codes(ctx: EvalContext, metric: str, random_state: np.random.RandomState,
               batch_size: int, code_table: bool = True) -> CodesOf:
     """codes_of for this run's model: the run's shared CodeTable (cached in ctx.cache, so all
-    metrics of a run share it), or per-sample encoding (code_table=False)."""
+    metrics of a run share it), or per-sample encoding (code_table=False, or a dataset whose
+    observations are random given their factors)."""
     gt = ground_truth(ctx, metric)
     encode = model_encoder(ctx, metric)
-    if not code_table:
+    if not code_table or not getattr(gt, "deterministic", True):
+        # random observations (colour dSprites, smallNORB's instance): no fixed code per row
         return observed_codes(gt, encode, random_state, batch_size)
     table = ctx.cache.get(_CACHE_KEY)
     if table is None or table.ground_truth is not gt:

@@ -32,7 +32,7 @@ from torch import nn
 
 from vaebench import data as _data  # noqa: F401  (registers datasets; the cache key asks DATASETS)
 from vaebench.data.base import ImageDataset
-from vaebench.data.dsprites_grid import DSpritesDataset, index_to_factors
+from vaebench.errors import NotApplicable
 from vaebench.metrics.fid.frechet import FeatureExtractor
 from vaebench.registry import DATASETS
 from vaebench.runner.store import atomic_write_bytes, read_json, write_json
@@ -104,21 +104,21 @@ class DomainExtractor(FeatureExtractor):
 
 # --- what it learns ----------------------------------------------------------------------------
 def target_names(dataset: ImageDataset) -> list[str]:
-    if isinstance(dataset, DSpritesDataset):
+    if dataset.factors is not None:
         return list(dataset.factors.factor_names)
     return [dataset.class_name]
 
 
 def target_sizes(dataset: ImageDataset) -> list[int]:
-    if isinstance(dataset, DSpritesDataset):
+    if dataset.factors is not None:
         return list(dataset.factors.factor_sizes)
     return [dataset.num_classes]
 
 
 def targets(dataset: ImageDataset, split: str, idx: torch.Tensor) -> torch.Tensor:
-    """(B, K) int64 classes the classifier predicts: every dSprites factor, else the label."""
-    if isinstance(dataset, DSpritesDataset):
-        return torch.from_numpy(index_to_factors(dataset.rows[split][idx].numpy()))
+    """(B, K) int64 classes the classifier predicts: every ground-truth factor, else the label."""
+    if dataset.factors is not None:
+        return dataset.factor_classes(split, idx)
     return dataset.labels(split)[idx][:, None]
 
 
@@ -200,6 +200,9 @@ def domain_extractor(dataset: ImageDataset, cache_dir: Path | None, data_root: P
     parameters, loaded from data_root (only on a cache miss).
     cache_dir: None trains it in this process and writes nothing.
     """
+    if dataset.factors is None and dataset.num_classes < 2:
+        raise NotApplicable(f"the domain extractor learns a dataset's labels or factors; dataset "
+                            f"{dataset.name!r} has neither (use extractor: inception)")
     source = data_id(dataset, data_root)
     key = cache_key(dataset, source, config)
     folder = None if cache_dir is None else Path(cache_dir) / "fid" / "domain" / f"{dataset.name}-{key[:16]}"
