@@ -41,7 +41,8 @@ def test_wilcoxon_from_six_pairs_else_paired_bootstrap():
     p, test = paired_test(np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]))
     assert test == "wilcoxon" and p == pytest.approx(2 / 2**6)  # exact: all six signs positive
     p, test = paired_test(np.array([0.1, 0.2, 0.3]))
-    assert test == "paired bootstrap" and p == 0.0  # no resample of all-positive diffs reaches 0
+    # no resample of all-positive diffs reaches 0; the floor is the exact sign-flip minimum 2/2**3
+    assert test == "paired bootstrap" and p == pytest.approx(0.25)
     p, _ = paired_test(np.array([-1.0, 1.0, -0.5, 0.5]))
     assert p > 0.5
 
@@ -49,15 +50,16 @@ def test_wilcoxon_from_six_pairs_else_paired_bootstrap():
 def test_paired_comparisons_use_shared_seeds_and_direction():
     runs = runs_table({("vae", ""): {s: 0.1 for s in range(6)},
                        ("beta_vae", "beta=4"): {s: 0.3 + 0.01 * s for s in range(6)},
-                       ("cvae", ""): {0: 0.0, 1: 0.05, 7: 0.9}}, score="mig")
+                       ("cvae", ""): {0: 0.0, 7: 0.9}}, score="mig")
     table = paired_comparisons(runs, "mig", reference="vae").set_index("label")
     beta = table.loc["beta_vae beta=4"]
     assert beta["n_pairs"] == 6 and beta["mean_diff"] == pytest.approx(0.225)
-    # Holm over two: cvae's bootstrap p = 0 comes first (x2 = 0), then beta's 2/2**6 (x1)
+    # Holm over one comparison: cvae's single pair has no test
     assert beta["test"] == "wilcoxon" and beta["p_holm"] == pytest.approx(2 / 2**6)
     assert beta["verdict"] == "better"
     cvae = table.loc["cvae"]
-    assert cvae["n_pairs"] == 2 and cvae["mean_diff"] == pytest.approx(-0.075)  # seed 7 unpaired
+    assert cvae["n_pairs"] == 1 and cvae["mean_diff"] == pytest.approx(-0.1)  # seed 7 unpaired
+    assert cvae["test"] == "none" and np.isnan(cvae["p_holm"]) and cvae["verdict"] == "no evidence"
     # lower is better for recon_error: a larger error is worse
     runs = runs.rename(columns={"mig": "recon_error"})
     assert paired_comparisons(runs, "recon_error", "vae").set_index("label").loc["beta_vae beta=4", "verdict"] == "worse"
@@ -66,6 +68,7 @@ def test_paired_comparisons_use_shared_seeds_and_direction():
 def test_reference_by_model_label_and_errors():
     runs = runs_table({("vae", ""): {0: 1.0}, ("beta_vae", "beta=1"): {0: 1.0}, ("beta_vae", "beta=4"): {0: 1.0}})
     assert resolve_reference(runs, None) == "beta_vae beta=1"  # sorted configurations, first one
+    assert resolve_reference(runs, None, order=["x", "vae0", "beta_vaebeta=10"]) == "vae"  # suite order
     assert resolve_reference(runs, "vae") == "vae"
     with pytest.raises(VaebenchError, match="2 configurations.*beta=4"):
         resolve_reference(runs, "beta_vae")

@@ -87,12 +87,17 @@ def _configs(runs: pd.DataFrame) -> pd.DataFrame:
     return first
 
 
-def resolve_reference(runs: pd.DataFrame, reference: str | None) -> str:
+def resolve_reference(runs: pd.DataFrame, reference: str | None, order: list[str] | None = None) -> str:
     """The label of the reference configuration: `reference` may be a label ("beta_vae beta=4.0"),
-    a model with one configuration ("vae"), or a config_id; default: the first model's first one."""
+    a model with one configuration ("vae"), or a config_id; default: the configuration of the first
+    run in `order` (run ids in the suite's order, so the suite's first model), else the first label."""
     configs = _configs(runs)
     labels = list(dict.fromkeys(configs["label"]))
     if reference is None:
+        first = [rid for rid in (order or []) if rid in set(runs["run_id"])]
+        if first:
+            row = runs[runs["run_id"] == first[0]].iloc[0]
+            return config_label(row["model"], row["params"])
         return labels[0]
     if reference in labels:
         return reference
@@ -135,13 +140,15 @@ def paired_test(diff: np.ndarray, seed: int = 0) -> tuple[float, str]:
     res = sps.bootstrap((diff,), np.mean, n_resamples=N_RESAMPLES, method="percentile",
                         random_state=np.random.default_rng(seed))
     dist = res.bootstrap_distribution
-    # The smallest two-sided level at which the percentile CI of the mean difference excludes 0.
-    p = 2 * min(np.mean(dist <= 0), np.mean(dist >= 0))
+    # The smallest two-sided level at which the percentile CI of the mean difference excludes 0,
+    # floored at 2 / 2**n: with a handful of pairs every resample can share a sign, and no exact
+    # paired test (sign flips) can claim more than that from n pairs.
+    p = max(2 * min(np.mean(dist <= 0), np.mean(dist >= 0)), 2 / 2**n)
     return float(min(1.0, p)), "paired bootstrap"
 
 
 def paired_comparisons(runs: pd.DataFrame, score: str, reference: str | None = None,
-                       seed: int = 0) -> pd.DataFrame:
+                       seed: int = 0, order: list[str] | None = None) -> pd.DataFrame:
     """Every configuration against the reference, per dataset, over the seeds both have a value for.
 
     Columns: dataset, label, reference, n_pairs, mean_diff (config - reference), ci_low, ci_high,
@@ -151,7 +158,7 @@ def paired_comparisons(runs: pd.DataFrame, score: str, reference: str | None = N
     if score not in runs.columns:
         known = ", ".join(score_columns(runs))
         raise VaebenchError(f"--score {score!r}: no such score in these results; choose one of {known}")
-    ref_label = resolve_reference(runs, reference)
+    ref_label = resolve_reference(runs, reference, order)
     configs = _configs(runs)
     keys = config_keys(runs)
     labelled = runs.merge(configs[keys + ["label"]], on=keys, how="left")
