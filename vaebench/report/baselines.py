@@ -93,7 +93,9 @@ def _plan(suite_dir: Path) -> list[dict]:
     """Per dataset with ground truth: the spec of its first finished run, its disentanglement
     metrics and the seeds of its runs."""
     store, by_dataset = RunStore(suite_dir), {}
-    for rid in store.run_ids():
+    order = read_json(suite_dir / "suite.json")["run_ids"] if (suite_dir / "suite.json").is_file() else []
+    # the suite's order first, so "the first model" is the suite's first model
+    for rid in [r for r in order if r in set(store.run_ids())] + store.run_ids():
         cfg = store.config(rid)
         key = json.dumps([cfg["dataset"], cfg["dataset_params"]], sort_keys=True)
         entry = by_dataset.setdefault(key, {"cfg": cfg, "seeds": set()})

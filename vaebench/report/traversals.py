@@ -63,14 +63,14 @@ def traversal_frames(model, x, y) -> list[dict]:
     if isinstance(model, GaussianVAE):
         mu, logvar = model.encode(x, y)
         kl = gaussian_kl(mu, logvar).mean(0)
-        rows = []
-        for d in torch.argsort(kl, descending=True).tolist():
-            z = mu.unsqueeze(0).repeat(len(SWEEP), 1, 1)
-            z[:, :, d] += torch.as_tensor(SWEEP, dtype=z.dtype).view(-1, 1)
-            yy = None if y is None else y.repeat(len(SWEEP))
-            rows.append(torch.sigmoid(model.decode(z.flatten(0, 1), yy)).view(len(SWEEP), *x.shape))
-        labels = [f"z{d}  KL {kl[d]:.2f}" for d in torch.argsort(kl, descending=True).tolist()]
-        return [{"name": "latent", "labels": labels, "images": torch.stack(rows)}]
+        order = torch.argsort(kl, descending=True)
+        dims, values, b = len(order), len(SWEEP), len(x)
+        z = mu.expand(dims, values, b, -1).clone()  # (rows, values, B, D), one decoder call
+        z[torch.arange(dims), :, :, order] += torch.as_tensor(SWEEP, dtype=z.dtype).view(1, -1, 1)
+        yy = None if y is None else y.repeat(dims * values)
+        images = torch.sigmoid(model.decode(z.reshape(-1, z.shape[-1]), yy)).view(dims, values, *x.shape)
+        labels = [f"z{d}  KL {kl[d]:.2f}" for d in order.tolist()]
+        return [{"name": "latent", "labels": labels, "images": images}]
     if isinstance(model, HVAE):
         return _hvae_frames(model, x)
     return []
