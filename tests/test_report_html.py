@@ -55,3 +55,16 @@ def test_compare_prints_the_paired_table(tiny_suite, capsys):
     assert "each configuration minus beta_vae beta=4.0,latent_dim=4" in out and "paired bootstrap" in out
     assert main(["compare", str(tiny_suite), "--reference", "vea", "--score", "mig"]) == 2
     assert "no such configuration" in capsys.readouterr().err
+
+
+def test_a_suite_with_only_failures_still_gets_a_report(tmp_path):
+    from vaebench.report.html import write_report
+    from vaebench.runner.store import write_json
+
+    cfg = {"dataset": "mnist", "model": "vae", "model_params": {"beta": 4}, "seed": 0, "grid_keys": ["beta"],
+           "metrics": []}
+    write_json(tmp_path / "r0" / "config.json", cfg)
+    write_json(tmp_path / "r0" / "failed.json", {"reason": "out of memory <on the GPU>"})
+    index = write_report(tmp_path, data_root=tmp_path).read_text()
+    assert "0 finished run(s)" in index and "1 failed run(s)" in index
+    assert "out of memory &lt;on the GPU&gt;" in index  # escaped, not markup

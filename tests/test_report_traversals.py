@@ -4,13 +4,14 @@ import io
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from PIL import Image
 
 from vaebench.models.hvae import HVAE, HVAEConfig
 from vaebench.models.vae import VAE
-from vaebench.report.traversals import (SWEEP, save_training_curves, traversal_frames, traversal_gif,
-                                        traversal_png)
+from vaebench.report.traversals import (SWEEP, save_training_curves, save_traversals, traversal_frames,
+                                        traversal_gif, traversal_png)
 
 
 def test_vae_traversal_sweeps_one_dimension_around_the_mean_rows_by_kl():
@@ -50,3 +51,25 @@ def test_training_curves_from_the_log(tmp_path):
     assert save_training_curves(tmp_path)
     assert Image.open(tmp_path / "training_curves.png").width > 300
     assert not save_training_curves(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("model, params, files", [
+    ("hvae", {"latent_dim": 3, "spatial_channels": [2]},
+     ["traversal_layer1.png", "traversal_layer1.gif", "traversal_layer0.png", "traversal_layer0.gif"]),
+    ("vq_vae", {"num_codes": 8, "code_dim": 4, "hidden": 8, "res_hidden": 4, "prior_steps": 0},
+     ["prior_samples.png"])])
+def test_pictures_from_a_runs_checkpoint(tmp_path, model, params, files):
+    from vaebench.runner.run import build_model, load_dataset
+    from vaebench.runner.store import write_json
+    from vaebench.runner.suite import RunSpec
+
+    spec = RunSpec(run_id="r", suite="s", dataset="dsprites_procedural",
+                   dataset_params={"test_size": 8, "train_size": 16}, model=model, model_params=params,
+                   seed=0, train={}, metrics=[])
+    run_dir = tmp_path / "r"
+    write_json(run_dir / "config.json", spec.to_json())
+    net = build_model(spec, load_dataset(spec.dataset, spec.dataset_params, tmp_path))
+    torch.save({"model": net.state_dict(), "step": 0}, run_dir / "checkpoint.pt")
+    assert save_traversals(run_dir, tmp_path) == files
+    for name in files:
+        assert Image.open(run_dir / name).width > 0

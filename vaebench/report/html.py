@@ -110,7 +110,8 @@ def write_report(suite_dir: Path, out_dir: Path | None = None, data_root: Path =
 
     # Run pages
     run_pages, data_root = {}, Path(data_root)
-    for _, r in runs.sort_values(["dataset", "model", "params", "seed"]).iterrows() if not runs.empty else []:
+    ordered = runs.sort_values(["dataset", "model", "params", "seed"]) if not runs.empty else runs
+    for _, r in ordered.iterrows():
         rid, run_dir = r["run_id"], store.run_dir(r["run_id"])
         try:
             run_pictures(run_dir, data_root)
@@ -127,7 +128,7 @@ def write_report(suite_dir: Path, out_dir: Path | None = None, data_root: Path =
         notes = [{"metric": k, "why": v.get("not_applicable") or v.get("error")}
                  for k, v in metrics.get("metrics", {}).items() if "not_applicable" in v or "error" in v]
         page = env.get_template("run.html").render(
-            title=f"{r['label'] if 'label' in r else r['model']} seed {r['seed']}", run=r.to_dict(),
+            title=f"{r['model']} {r['params']} seed {r['seed']}", run=r.to_dict(),
             label=f"{r['model']} {r['params']}".strip(), run_id=rid, suite=suite_dir.name,
             config=json.dumps(store.config(rid), indent=2, sort_keys=True), scores=score_rows,
             notes=notes, cost=metrics.get("cost", {}), pictures=pics)
@@ -172,7 +173,7 @@ def write_report(suite_dir: Path, out_dir: Path | None = None, data_root: Path =
         baselines=base_rows, baseline_error=base_error, reference=ref_label, comparisons=comparisons,
         ranks=[{**r, "mean_rank": _fmt(r["mean_rank"], 3)} for r in ranks],
         plots=[{"caption": c, "src": f"img/{n}"} for c, n in plots],
-        failed=[{**f, "href": None} for f in failed.to_dict("records")],
+        failed=failed.to_dict("records"),
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     atomic_write_bytes(out_dir / "index.html", index.encode())
     return out_dir / "index.html"
