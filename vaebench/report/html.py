@@ -136,14 +136,15 @@ def write_report(suite_dir: Path, out_dir: Path | None = None, data_root: Path =
         run_pages[rid] = f"runs/{rid}.html"
 
     # Baselines, comparisons, ranks, pictures
-    base_rows, base_error = [], None
+    base_rows, base_scores, base_error = [], [], None
     if baselines and not runs.empty:
         from vaebench.report.baselines import baseline_table
 
         try:
             base = baseline_table(suite_dir, data_root)
-            if not base.empty:
-                base_rows = _table_rows(cell_stats(base, [s for s in scores if s in base.columns]), scores, {})
+            base_scores = [s for s in scores if s in base.columns and base[s].notna().any()]
+            if base_scores:
+                base_rows = _table_rows(cell_stats(base, base_scores), base_scores, {})
         except Exception as e:
             base_error = f"{type(e).__name__}: {e}"
     comparisons, ref_label = [], None
@@ -170,7 +171,7 @@ def write_report(suite_dir: Path, out_dir: Path | None = None, data_root: Path =
         title=f"vaebench report: {suite_dir.name}", suite=suite_dir.name, summary=summary,
         columns=[{"name": s, "direction": "lower" if lower_is_better(s) else "higher"} for s in scores + costs],
         rows=_table_rows(cells, scores + costs, run_pages) if not cells.empty else [],
-        baselines=base_rows, baseline_error=base_error, reference=ref_label, comparisons=comparisons,
+        baselines=base_rows, baseline_columns=base_scores if base_rows else [], baseline_error=base_error, reference=ref_label, comparisons=comparisons,
         ranks=[{**r, "mean_rank": _fmt(r["mean_rank"], 3)} for r in ranks],
         plots=[{"caption": c, "src": f"img/{n}"} for c, n in plots],
         failed=failed.to_dict("records"),

@@ -174,7 +174,7 @@ def save_traversals(run_dir: Path, data_root: Path, n_images: int = 2) -> list[s
 
 def save_training_curves(run_dir: Path, smooth: int = 5) -> bool:
     """training_curves.png from train_log.csv: every loss term against step, raw (faint) and a
-    rolling mean over `smooth` log rows."""
+    centred rolling mean over `smooth` log rows."""
     path = run_dir / LOG
     if not path.is_file():
         return False
@@ -187,7 +187,7 @@ def save_training_curves(run_dir: Path, smooth: int = 5) -> bool:
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.4 * rows), squeeze=False)
     for ax, t in zip(axes.flat, terms):
         ax.plot(log["step"], log[t], color="tab:blue", alpha=0.3, lw=1)
-        ax.plot(log["step"], log[t].rolling(smooth, min_periods=1).mean(), color="tab:blue", lw=1.5)
+        ax.plot(log["step"], log[t].rolling(smooth, center=True, min_periods=1).mean(), color="tab:blue", lw=1.5)
         ax.set_title(t, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)

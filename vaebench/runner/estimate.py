@@ -56,7 +56,7 @@ def estimate(specs, store, data_root: Path) -> pd.DataFrame:
         groups.setdefault(key, []).append(s)
     from vaebench.report.leaderboard import params_label
 
-    rows = []
+    rows, t0 = [], time.perf_counter()
     for group in groups.values():
         s = group[0]
         step_s = probe_step_seconds(s, data_root)
@@ -64,7 +64,9 @@ def estimate(specs, store, data_root: Path) -> pd.DataFrame:
         rows.append({"dataset": s.dataset, "model": s.model, "params": params_label(s.model_params, s.grid_keys),
                      "runs": len(group), "steps_per_run": s.train["steps"],
                      "step_ms": round(1000 * step_s, 2), "hours": steps * step_s / 3600})
-    return pd.DataFrame(rows, columns=["dataset", "model", "params", "runs", "steps_per_run", "step_ms", "hours"])
+    table = pd.DataFrame(rows, columns=["dataset", "model", "params", "runs", "steps_per_run", "step_ms", "hours"])
+    table.attrs["probe_seconds"] = time.perf_counter() - t0
+    return table
 
 
 def format_estimate(table: pd.DataFrame, device: str) -> str:
@@ -74,4 +76,5 @@ def format_estimate(table: pd.DataFrame, device: str) -> str:
     shown = table.assign(hours=[f"{h:.3g}" for h in table["hours"]])
     return (f"estimated training compute of the runs not done yet on {device} (probe: {PROBE_STEPS} steps "
             f"after 1 warm-up; evaluation not included):\n{shown.to_string(index=False)}\n"
-            f"total: {total:.3g} hours ({total / 24:.3g} days) on one such device")
+            f"total: {total:.3g} hours ({total / 24:.3g} days) on one such device "
+            f"(probing took {table.attrs.get('probe_seconds', 0):.1f} s)")
