@@ -1,11 +1,15 @@
-"""Shared fixtures: the real single-node SLURM cluster for tests marked `slurm`.
+"""Shared fixtures: the real single-node SLURM cluster for tests marked `slurm`, a headless
+Chromium for tests marked `browser`, and a tiny finished suite.
 
 Without a cluster, deselect those tests: `pytest -m "not slurm"`. As root (CI), the session
-starts one with slurm/cluster.sh and stops it again at the end.
+starts one with slurm/cluster.sh and stops it again at the end. Likewise `pytest -m "not browser"`
+without Chromium; as root the session installs it with tests/browser/install.sh.
 """
 
 import os
 import shlex
+import sys
+import textwrap
 import shutil
 import subprocess
 import time
@@ -15,6 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SH = REPO / "slurm" / "cluster.sh"
+BROWSER_INSTALL = REPO / "tests" / "browser" / "install.sh"
 SLURM_DIR = Path(os.environ.get("SLURM_DIR", "/tmp/slurm-single-node"))
 
 
@@ -70,8 +75,76 @@ def slurm_cluster():
         subprocess.run(["bash", str(CLUSTER_SH), "stop"], capture_output=True, timeout=300)
 
 
+def _browser_ready() -> bool:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return False
+    return bool(shutil.which("chromium") and shutil.which("chromedriver"))
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Chromium driven by Selenium (console messages collected); quit at the end."""
+    if not _browser_ready():
+        if os.geteuid() != 0:
+            pytest.fail("the tests marked `browser` need Chromium, chromedriver and selenium: "
+                        "`sudo bash tests/browser/install.sh`, or deselect them with "
+                        "`pytest -m \"not browser\"`", pytrace=False)
+        proc = subprocess.run(["bash", str(BROWSER_INSTALL), sys.executable], capture_output=True,
+                              text=True, timeout=900)
+        if proc.returncode != 0:
+            pytest.fail(f"`bash tests/browser/install.sh` failed (exit {proc.returncode}):\n"
+                        f"{proc.stderr[-3000:]}", pytrace=False)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium")
+    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000"]:
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    yield driver
+    driver.quit()
+
+
+TINY_SUITE = """
+name: tiny
+datasets: [{name: dsprites_procedural, params: {test_size: 64, train_size: 512}}]
+models:
+  - {name: vae, params: {latent_dim: 4}}
+  - {name: beta_vae, params: {latent_dim: 4, beta: 4}}
+  - {name: beta_vae, params: {latent_dim: 4, beta: .nan}}
+seeds: [0, 1]
+train: {steps: 6, batch_size: 16, lr: 1.0e-3, checkpoint_every: 6, log_every: 3}
+metrics:
+  - {name: elbo, params: {num_examples: 32}}
+  - {name: recon_error, params: {num_examples: 32}}
+  - {name: mig, params: {num_train: 100}}
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_suite(tmp_path_factory):
+    """results/tiny of a finished suite (2 models x 2 seeds, 6 steps on procedural dSprites),
+    written by `vaebench run` with its HTML report; a third configuration (beta = NaN) fails both
+    its runs, so the report has failures to show."""
+    from vaebench.cli import main
+
+    root = tmp_path_factory.mktemp("tiny_suite")
+    (root / "suite.yaml").write_text(textwrap.dedent(TINY_SUITE))
+    assert main(["run", str(root / "suite.yaml"), "--results", str(root / "results"),
+                 "--data-root", str(root / "data"), "--no-progress"]) == 1  # 1: runs failed
+    return root / "results" / "tiny"
+
+
 def pytest_collection_modifyitems(config, items):
-    """Every test marked `slurm` gets the cluster, without naming the fixture itself."""
+    """Every test marked `slurm` gets the cluster, and every one marked `browser` Chromium,
+    without naming the fixture itself."""
     for item in items:
         if item.get_closest_marker("slurm") and "slurm_cluster" not in item.fixturenames:
             item.fixturenames.insert(0, "slurm_cluster")
+        if item.get_closest_marker("browser") and "chromium" not in item.fixturenames:
+            item.fixturenames.insert(0, "chromium")

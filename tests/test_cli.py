@@ -47,7 +47,7 @@ def test_run_writes_results_and_rerun_trains_nothing(tmp_path, capsys):
     for col in ["elbo_mean", "elbo_std", "recon_error_mean", "train_seconds_mean", "images_per_s_mean",
                 "peak_memory_mib_mean", "eval_seconds_mean", "post_training_seconds_mean"]:
         assert board[col].notna().all(), col
-    run_dirs = [p for p in suite_dir.iterdir() if p.is_dir()]
+    run_dirs = [p for p in suite_dir.iterdir() if (p / "config.json").is_file()]
     assert len(run_dirs) == 4
     for d in run_dirs:
         for name in ["config.json", "metrics.json", "checkpoint.pt", "train_log.csv", "recon.png", "samples.png"]:
@@ -64,6 +64,7 @@ def test_run_writes_results_and_rerun_trains_nothing(tmp_path, capsys):
     stamps = {d: (d / "metrics.json").stat().st_mtime_ns for d in run_dirs}
     out = capsys.readouterr().out
     assert "beta=4" in out and "leaderboard" in out
+    assert (suite_dir / "report" / "index.html").is_file() and "report:" in out
 
     assert vaebench(tmp_path) == 0
     assert stamps == {d: (d / "metrics.json").stat().st_mtime_ns for d in run_dirs}  # nothing retrained
@@ -106,6 +107,10 @@ def test_dry_run_lists_runs_and_trains_nothing(tmp_path, capsys):
     assert vaebench(tmp_path, "--dry-run") == 0
     out = capsys.readouterr().out
     assert out.count("pending") == 4 and "beta=4" in out
+    # the compute estimate: one probed row per variant, 2 runs of 6 steps each, and a total
+    table = out.split("evaluation not included):\n")[1].splitlines()
+    assert len(table) == 4 and table[-1].startswith("total: ") and "hours" in table[-1]
+    assert all(line.split()[-4:-2] == ["2", "6"] for line in table[1:3])
     assert not (tmp_path / "results").exists()
 
 
@@ -124,7 +129,7 @@ def test_sigkill_mid_training_resumes_from_checkpoint(tmp_path):
     time.sleep(0.5)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    (run_dir,) = [p for p in suite_dir.iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in suite_dir.iterdir() if (p / "config.json").is_file()]
     assert not (run_dir / "metrics.json").exists(), "killed too late: run the test on a slower budget"
 
     assert main(["status", str(suite_dir)]) == 0
@@ -135,7 +140,7 @@ def test_sigkill_mid_training_resumes_from_checkpoint(tmp_path):
     log = pd.read_csv(run_dir / "train_log.csv")
     assert log["step"].tolist() == list(range(10, 121, 10))  # no step lost or duplicated
     assert set(log["session"]) == {0, 1}
-    assert len([p for p in suite_dir.iterdir() if p.is_dir()]) == 1
+    assert len([p for p in suite_dir.iterdir() if (p / "config.json").is_file()]) == 1
 
 
 @pytest.mark.parametrize("kind, expected", [("models", "Kingma & Welling"), ("datasets", "mnist"),

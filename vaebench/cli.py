@@ -20,6 +20,8 @@ EPILOG = """examples:
   vaebench list models
   vaebench status results/quickstart
   vaebench leaderboard results/quickstart --sort-by mig
+  vaebench report results/quickstart                  static HTML report -> results/quickstart/report/
+  vaebench compare results/quickstart --reference vae --score mig
   vaebench fid mnist samples/                         domain FID of a folder of PNGs vs MNIST's test set
 """
 
@@ -87,6 +89,12 @@ def _execute(args, train: bool) -> int:
     print(f"suite {suite.name}: {len(specs)} runs -> {suite_dir}/")
     if args.dry_run:
         print(_job_table(specs, store))
+        if not args.no_estimate:
+            from vaebench.runner.estimate import estimate, format_estimate
+            from vaebench.runner.train import resolve_device
+
+            print()
+            print(format_estimate(estimate(specs, store, data_root), str(resolve_device(specs[0].device))))
         return 0
     if args.executor == "slurm":
         from vaebench.runner.slurm import load_preset
@@ -119,6 +127,10 @@ def _execute(args, train: bool) -> int:
     plot_leaderboard(board, suite_dir / "leaderboard.png")
     print(format_table(board))
     print(f"\nleaderboard: {suite_dir / 'leaderboard.csv'} (picture: leaderboard.png)")
+    if not args.no_report:
+        from vaebench.report.html import write_report
+
+        print(f"report: {write_report(suite_dir, data_root=data_root)}")
     failed = [s.run_id for s in specs if store.state(s.run_id) == "failed"]
     if failed:
         print(f"\n{len(failed)} run(s) failed; see `vaebench status {suite_dir}`:", file=sys.stderr)
@@ -162,6 +174,40 @@ def cmd_leaderboard(args) -> int:
         write_csv(board, out)
         plot_leaderboard(board, out.with_suffix(".png"))
         print(f"== {suite_dir.name} ==\n{format_table(board)}\n-> {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    import vaebench.runner.run  # noqa: F401  (imports every registry)
+    from vaebench.report.html import write_report
+
+    suites = _suite_dirs(Path(args.results_dir))
+    if args.output and len(suites) > 1:
+        raise VaebenchError(f"-o {args.output}: {args.results_dir} holds {len(suites)} suites; "
+                            f"give one suite's folder, e.g. {suites[0]}")
+    for suite_dir in suites:
+        _settle_slurm(suite_dir)
+        index = write_report(suite_dir, Path(args.output) if args.output else None,
+                             data_root=_data_root(args.data_root), reference=args.reference,
+                             scores=args.score or None, baselines=not args.no_baselines)
+        print(f"{suite_dir.name}: {index}  (open it in a browser; it works offline)")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from vaebench.report.html import suite_order
+    from vaebench.report.leaderboard import run_table
+    from vaebench.report.stats import format_comparisons, paired_comparisons, score_columns
+
+    for suite_dir in _suite_dirs(Path(args.results_dir)):
+        runs = run_table(suite_dir)
+        if runs.empty:
+            print(f"== {suite_dir.name}: no finished runs yet")
+            continue
+        print(f"== {suite_dir.name}")
+        for score in args.score or score_columns(runs):
+            table = paired_comparisons(runs, score, args.reference, order=suite_order(suite_dir))
+            print(format_comparisons(table, score) + "\n")
     return 0
 
 
@@ -260,6 +306,10 @@ def _shared_run_options(r) -> None:
     r.add_argument("--fid-weights", metavar="PATH", help="Inception weights file for FID "
                                                           "(pt_inception-2015-12-05-6726825d.pth)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--no-estimate", action="store_true",
+                   help="with --dry-run: skip the probe of each variant's step time")
+    r.add_argument("--no-report", action="store_true",
+                   help="do not write the HTML report (RESULTS/<suite>/report/) after the runs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -289,6 +339,35 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--metrics", nargs="+", metavar="NAME",
                     help="only these of the suite's metrics (default: every missing one)")
     ev.set_defaults(func=cmd_evaluate)
+
+    rep = sub.add_parser("report", help="write a static HTML report of a suite (opens offline)",
+                         description="Leaderboard with 95%% bootstrap CIs (sortable), calibration "
+                                     "baselines, mean ranks, paired comparisons, suite pictures, one "
+                                     "page per run (config, scores, curves, traversals, grids), failed "
+                                     "runs. Self-contained: every picture is copied into the folder.")
+    rep.add_argument("results_dir", metavar="RESULTS_DIR", help="e.g. results/quickstart")
+    rep.add_argument("-o", "--output", metavar="DIR", help="default: RESULTS_DIR/report")
+    rep.add_argument("--reference", metavar="CONFIG", help="reference of the paired comparisons: a "
+                     "model with one configuration (vae) or a label ('beta_vae beta=4.0'); "
+                     "default: the suite's first model")
+    rep.add_argument("--score", action="append", metavar="NAME",
+                     help="scores to show (repeatable; default: every score)")
+    rep.add_argument("--data-root", metavar="DIR", help="where datasets live, for traversals and "
+                     "baselines (default: $VAEBENCH_DATA, else ./data)")
+    rep.add_argument("--no-baselines", action="store_true", help="skip the calibration baselines")
+    rep.set_defaults(func=cmd_report)
+
+    cmp_ = sub.add_parser("compare", help="paired comparisons of every configuration against a reference",
+                          description="For each score: every configuration minus the reference over "
+                                      "the seeds both have, the mean difference with its 95%% bootstrap "
+                                      "CI, a Wilcoxon signed-rank test (from 6 pairs; else a paired "
+                                      "bootstrap) and Holm's correction across that score's comparisons.")
+    cmp_.add_argument("results_dir", metavar="RESULTS_DIR", help="e.g. results/quickstart")
+    cmp_.add_argument("--reference", metavar="CONFIG", help="a model with one configuration (vae) "
+                      "or a label ('beta_vae beta=4.0'); default: the suite's first model")
+    cmp_.add_argument("--score", action="append", metavar="NAME",
+                      help="score to compare (repeatable; default: every score)")
+    cmp_.set_defaults(func=cmd_compare)
 
     lst = sub.add_parser("list", help="list registered models, datasets or metrics")
     lst.add_argument("kind", choices=["models", "datasets", "metrics"])

@@ -117,10 +117,14 @@ class HVAE(LatentVariableModel):
         spatial = [tuple(head(feats[s]).chunk(2, dim=1)) for head, s in zip(self.up_heads, self.stage_of)]
         return spatial + [top]
 
-    def top_down(self, z_top, bottom_up=None, mode: str = "sample", generator=None):
+    def top_down(self, z_top, bottom_up=None, mode: str = "sample", generator=None,
+                 shift: tuple[int, int, float] | None = None, kl_channels: bool = False):
         """Run the generative path from z_top. With bottom_up terms, spatial layers use the
         precision-weighted posterior, otherwise the prior. mode: "sample" draws each layer,
-        "mean" takes its mean. Returns Bernoulli logits and per-layer KL terms (B,) (posterior only)."""
+        "mean" takes its mean. Returns Bernoulli logits and per-layer KL terms (B,) (posterior only).
+        For latent traversals: shift=(layer, channel, value) adds value to that channel of that
+        layer's z at every position; kl_channels=True returns each layer's KL per channel (C,)
+        (summed over positions, averaged over the batch) instead."""
         t = self.down_fc(z_top).view(-1, self.channels[-1], self.spatial, self.spatial)
         kls = {}
         for stage in range(len(self.channels) - 1, -1, -1):
@@ -129,10 +133,14 @@ class HVAE(LatentVariableModel):
                 mu_p, logvar_p = self.prior_heads[l](t).chunk(2, dim=1)
                 if bottom_up is not None:
                     mu, logvar = precision_weighted(*bottom_up[l], mu_p, logvar_p)
-                    kls[l] = gaussian_kl_two(mu, logvar, mu_p, logvar_p).flatten(1).sum(1)
+                    kl = gaussian_kl_two(mu, logvar, mu_p, logvar_p)
+                    kls[l] = kl.sum((2, 3)).mean(0) if kl_channels else kl.flatten(1).sum(1)
                 else:
                     mu, logvar = mu_p, logvar_p
                 z = mu if mode == "mean" else mu + _noise(mu, generator) * torch.exp(0.5 * logvar)
+                if shift is not None and shift[0] == l:
+                    z = z.clone()
+                    z[:, shift[1]] += shift[2]
                 t = torch.relu(t + self.merges[l](z))
             t = self.down[stage](t)
             if stage:
