@@ -1,7 +1,15 @@
-"""Training throughput: a step with the data pipeline vs. the same step on a pre-made batch,
-and the cost per step of every registered variant relative to plain `vae`.
+"""Training throughput: the machine's sgemm rate, the vae step's GFLOP (torch.utils.flop_counter)
+and its fraction of that rate for each speed lever (channels_last, fused Adam, optionally
+torch.compile); packed runs (1, 2, 4, 8, 16 seeds as one vmapped step) against one run at a time;
+a step with the data pipeline vs. the same step on a pre-made batch; and the cost per step of
+every registered variant relative to plain `vae`.
 
-    python benchmarks/train_throughput.py [--dataset dsprites_procedural] [--rounds 5] [--steps 4] [--json out.json]
+    python benchmarks/train_throughput.py [--dataset dsprites_procedural] [--rounds 7] [--steps 3]
+        [--packs 1 2 4 8 16] [--compile] [--variants vae ...] [--json out.json]
+
+Levers and packs are timed interleaved (one round times every configuration in turn, `--rounds`
+rounds; medians, and the spread as min-max over rounds), with the sgemm rate measured in every
+round, so a load spike on a shared machine hits all of them alike.
 
 Prints a table and, last, one JSON line with every figure.
 """
@@ -17,10 +25,14 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from vaebench.registry import MODELS
+from vaebench.runner.pack import PackedTrainer, build_members
 from vaebench.runner.run import load_dataset
 from vaebench.runner.train import resolve_device, seed_everything
+
+PACK_CFG = {"lr": 1e-4, "beta1": 0.9, "beta2": 0.999}
 
 
 def sync(device):
@@ -43,13 +55,123 @@ def time_steps(model, optimizers, get_batch, steps, device, warmup=3) -> float:
     return times[len(times) // 2]
 
 
+def sgemm_gflops(device, n=1024, reps=10) -> float:
+    """The machine's own float32 matmul rate, GFLOP/s (median of 5 bursts of `reps` n x n mm)."""
+    a, b = torch.rand(n, n, device=device), torch.rand(n, n, device=device)
+    a @ b
+    rates = []
+    for _ in range(5):
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        sync(device)
+        rates.append(2 * n**3 * reps / (time.perf_counter() - t0) / 1e9)
+    return statistics.median(rates)
+
+
+def lever_step(dataset_shape, batch, device, channels_last, fused, compiled):
+    """A vae training-step closure with the given levers (fused=False: the per-tensor Adam loop)."""
+    seed_everything(0)
+    model = MODELS.get("vae")(MODELS.get("vae").Config(), dataset_shape, 0).to(device).train()
+    x, y = batch
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True) if fused else \
+        torch.optim.Adam(model.parameters(), lr=1e-4, foreach=False)
+    loss = torch.compile(model.loss) if compiled else model.loss
+
+    def step():
+        terms = loss(x, y, 0)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        opt.step()
+    return step
+
+
+def spread(values) -> list[float]:
+    return [min(values), max(values)]
+
+
+def levers_and_packs(args, dataset, fixed, device) -> dict:
+    """Interleaved rounds over the lever configurations and the packs; medians and spreads."""
+    shape = dataset.image_shape
+    with FlopCounterMode(display=False) as counter:
+        lever_step(shape, fixed, device, False, False, False)()
+    gflop = counter.get_total_flops() / 1e9
+    levers = {"baseline (NCHW, Adam loop)": (False, False, False), "channels_last": (True, False, False),
+              "fused Adam": (False, True, False), "channels_last + fused (default)": (True, True, False)}
+    if args.compile:
+        levers["default + torch.compile(loss)"] = (True, True, True)
+    steps = {k: lever_step(shape, fixed, device, *v) for k, v in levers.items()}
+    n_train, bs = dataset.num_examples("train"), args.batch_size
+    gen = torch.Generator().manual_seed(0)
+    vae = MODELS.get("vae")
+    single = lever_step(shape, fixed, device, True, True, False)
+
+    def one_run_with_data():  # a Trainer step: a fresh batch, channels_last, the default levers
+        x, _ = dataset.batch("train", torch.randint(0, n_train, (bs,), generator=gen), device)
+        x.contiguous(memory_format=torch.channels_last)
+        single()
+
+    packs = {}
+    for k in args.packs:
+        members = build_members(lambda: vae(vae.Config(), shape, 0), list(range(k)), [Path(".")] * k)
+        packs[k] = PackedTrainer(members, dataset, PACK_CFG | {"batch_size": bs}, device)
+    for fn in [*steps.values(), one_run_with_data, *[p.train_step for p in packs.values()]]:
+        fn()  # warm-up (and compilation)
+    sg, lever_t, single_t, pack_t = [], {k: [] for k in steps}, [], {k: [] for k in packs}
+    for rnd in range(args.rounds):
+        sg.append(sgemm_gflops(device))
+        for k, fn in steps.items():
+            lever_t[k].append(time_steps_fn(fn, args.steps, device))
+        single_t.append(time_steps_fn(one_run_with_data, args.steps, device))
+        for k, p in packs.items():
+            pack_t[k].append(time_steps_fn(p.train_step, max(1, args.steps // 2), device))
+        print(f"  round {rnd + 1}/{args.rounds}: sgemm {sg[-1]:.0f} GFLOP/s", flush=True)
+    rate = statistics.median(sg)
+    base = statistics.median(lever_t["baseline (NCHW, Adam loop)"])
+    out = {"sgemm_gflops": rate, "sgemm_gflops_spread": spread(sg), "step_gflop": gflop, "levers": {},
+           "packs": {}}
+    for k, ts in lever_t.items():
+        med = statistics.median(ts)
+        out["levers"][k] = {"step_ms": 1000 * med, "step_ms_spread": [1000 * t for t in spread(ts)],
+                            "gflops": gflop / med, "fraction_of_sgemm": gflop / med / rate,
+                            # best round against the best sgemm round: the least-disturbed estimate
+                            "fraction_of_sgemm_best": gflop / min(ts) / max(sg),
+                            "speedup_vs_baseline": base / med}
+    one = statistics.median(single_t)
+    for k, ts in pack_t.items():
+        med = statistics.median(ts)
+        out["packs"][k] = {"step_ms": 1000 * med, "images_per_s": k * bs / med,
+                           "ratio_vs_one_run_at_a_time": (k * bs / med) / (bs / one),
+                           "ratio_spread": [k * one / max(ts), k * one / min(ts)]}
+    out["one_run_images_per_s"] = bs / one
+    return out
+
+
+def time_steps_fn(fn, steps, device) -> float:
+    """Seconds per call of fn (median of `steps`)."""
+    times = []
+    for _ in range(steps):
+        sync(device)
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="dsprites_procedural")
     p.add_argument("--data-root", default=os.environ.get("VAEBENCH_DATA", "data"))
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=4, help="steps per variant per round")
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=3, help="steps per configuration per round")
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--packs", type=int, nargs="*", default=[1, 2, 4, 8, 16], help="pack sizes to time")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile of the loss (slow to compile)")
     p.add_argument("--device", default="auto")
     p.add_argument("--variants", nargs="*", help="default: every registered model")
     p.add_argument("--json", metavar="PATH", help="also write the figures to this file")
@@ -74,6 +196,9 @@ def main() -> None:
         sync(device)
         data_only.append(time.perf_counter() - t)
     data_only.sort()
+
+    print(f"levers and packs: {args.rounds} interleaved rounds", flush=True)
+    speed = levers_and_packs(args, dataset, fixed, device)
 
     # Variants are timed round-robin on the same pre-made batch (`--rounds` rounds of `--steps`
     # steps after a warm-up round), so a load spike on a shared machine hits every variant alike.
@@ -107,6 +232,7 @@ def main() -> None:
         "variants": {k: {"step_ms": 1000 * v["step_s_premade"],
                          "relative_to_vae": v["step_s_premade"] / vae["step_s_premade"]}
                      for k, v in results.items()},
+        **speed,
     }
     print(f"{args.dataset} on {device}, batch {args.batch_size}, {report['cpu_threads']} threads; "
           f"dataset ready in {load_s:.1f} s")
@@ -119,6 +245,21 @@ def main() -> None:
     print(f"\n{'variant':<14}{'ms/step':>10}{'x vae':>8}")
     for k, v in report["variants"].items():
         print(f"{k:<14}{v['step_ms']:>10.2f}{v['relative_to_vae']:>8.2f}")
+    print(f"\nsgemm rate {speed['sgemm_gflops']:.0f} GFLOP/s (1024x1024 float32 mm; rounds "
+          f"{speed['sgemm_gflops_spread'][0]:.0f}-{speed['sgemm_gflops_spread'][1]:.0f}); vae step at batch "
+          f"{args.batch_size}: {speed['step_gflop']:.2f} GFLOP")
+    print(f"{'lever':<34}{'ms/step':>9}{'spread':>15}{'GFLOP/s':>9}{'of sgemm':>10}{'best':>6}{'x base':>8}")
+    for k, v in speed["levers"].items():
+        lo, hi = v["step_ms_spread"]
+        print(f"{k:<34}{v['step_ms']:>9.1f}{f'{lo:.0f}-{hi:.0f}':>15}{v['gflops']:>9.1f}"
+              f"{100 * v['fraction_of_sgemm']:>9.0f}%{100 * v['fraction_of_sgemm_best']:>5.0f}%"
+              f"{v['speedup_vs_baseline']:>8.2f}")
+    print(f"\none run at a time (data + default levers): {speed['one_run_images_per_s']:.0f} images/s")
+    print(f"{'pack':>5}{'ms/step':>10}{'images/s':>10}{'x one run':>11}{'spread':>13}")
+    for k, v in speed["packs"].items():
+        lo, hi = v["ratio_spread"]
+        print(f"{k:>5}{v['step_ms']:>10.1f}{v['images_per_s']:>10.0f}{v['ratio_vs_one_run_at_a_time']:>11.2f}"
+              f"{f'{lo:.2f}-{hi:.2f}':>13}")
     line = json.dumps(report)
     if args.json:
         Path(args.json).write_text(line + "\n")
