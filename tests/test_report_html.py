@@ -61,9 +61,11 @@ def test_a_suite_with_only_failures_still_gets_a_report(tmp_path):
     from vaebench.report.html import write_report
     from vaebench.runner.store import write_json
 
-    cfg = {"dataset": "mnist", "model": "vae", "model_params": {"beta": 4}, "seed": 0, "grid_keys": ["beta"],
-           "metrics": []}
-    write_json(tmp_path / "r0" / "config.json", cfg)
+    from vaebench.runner.suite import RunSpec
+
+    cfg = RunSpec(run_id="r0", suite="s", dataset="mnist", dataset_params={}, model="vae",
+                  model_params={"beta": 4}, seed=0, train={"steps": 1}, metrics=[], grid_keys=("beta",))
+    write_json(tmp_path / "r0" / "config.json", cfg.to_json())
     write_json(tmp_path / "r0" / "failed.json", {"reason": "out of memory <on the GPU>"})
     index = write_report(tmp_path, data_root=tmp_path).read_text()
     assert "0 finished run(s)" in index and "1 failed run(s)" in index
