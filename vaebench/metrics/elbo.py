@@ -10,7 +10,8 @@ from vaebench.registry import register_metric
 
 
 @register_metric("elbo", description="test ELBO per image (nats; higher is better), with its "
-                 "reconstruction and KL terms", paper="Kingma & Welling 2014")
+                 "reconstruction and KL terms", paper="Kingma & Welling 2014",
+                 scores={"elbo": "higher", "elbo_*": "lower"}, quick_params={"num_examples": 256})
 @torch.no_grad()
 def elbo(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
     """Mean over the test split (or its first `num_examples`) of the model's bound; one
@@ -29,7 +30,9 @@ def elbo(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
 
 
 @register_metric("recon_error", description="test reconstruction error per image: Bernoulli "
-                 "NLL of the decoded posterior mean (nats; lower is better), and pixel MSE")
+                 "NLL of the decoded posterior mean (nats; lower is better), and pixel MSE",
+                 scores={"recon_error": "lower", "recon_mse": "lower"},
+                 quick_params={"num_examples": 256})
 @torch.no_grad()
 def recon_error(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
     nll, sq, n = 0.0, 0.0, 0

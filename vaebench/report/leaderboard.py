@@ -13,17 +13,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vaebench.registry import score_direction
 from vaebench.runner.store import FAILED, METRICS, RunStore, atomic_write_bytes, read_json
 
 KEYS = ["dataset", "model", "params"]
 COST_COLUMNS = ["train_seconds", "images_per_s", "eval_seconds", "peak_memory_mb"]
-# Score columns where a smaller number is better; every other score is higher-is-better.
-LOWER_IS_BETTER = ("recon_error", "recon_mse", "elbo_recon", "elbo_kl", "fid",
-                   "train_seconds", "eval_seconds", "peak_memory_mb")
+# Cost columns where a smaller number is better (images_per_s: higher). Metric scores say
+# their own direction where the metric is registered (`register_metric(scores=...)`).
+COST_LOWER_IS_BETTER = ("train_seconds", "eval_seconds", "peak_memory_mb")
 
 
 def lower_is_better(score: str) -> bool:
-    return score.startswith(LOWER_IS_BETTER)
+    """As the score's metric declared it; a score no metric declares counts as higher-is-better."""
+    if score in COST_COLUMNS:
+        return score in COST_LOWER_IS_BETTER
+    return score_direction(score) == "lower"
 
 
 def params_label(model_params: dict, grid_keys) -> str:

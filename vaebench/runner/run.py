@@ -17,17 +17,15 @@ import traceback
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torchvision.utils import save_image
 
 import vaebench
-from vaebench import data as _data  # noqa: F401  (registers datasets)
-from vaebench import metrics as _metrics  # noqa: F401  (registers metrics)
-from vaebench import models as _models  # noqa: F401  (registers models)
 from vaebench.errors import NotApplicable, VaebenchError
 from vaebench.metrics.base import EvalContext, MetricResult
-from vaebench.registry import DATASETS, METRICS, MODELS
+from vaebench.registry import DATASETS, METRICS, MODELS, score_direction
 from vaebench.runner.store import (CONFIG, FAILED, METRICS as METRICS_FILE, RESULTS_SCHEMA_VERSION,
                                    TRACEBACK, RunStore, atomic_write_bytes, write_json)
 from vaebench.runner.suite import RunSpec
@@ -95,8 +93,10 @@ def evaluate(spec: RunSpec, model, dataset, device, data_root: Path, fid_weights
 
 
 def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path,
-            progress: bool = True, fid_weights: str | Path | None = None) -> dict:
-    """Train + evaluate one run into results_dir/<suite>/<run_id>/. Returns a small status dict."""
+            progress: bool = True, fid_weights: str | Path | None = None,
+            on_trainer: Callable[[Trainer | None], None] | None = None) -> dict:
+    """Train + evaluate one run into results_dir/<suite>/<run_id>/. Returns a small status dict.
+    `on_trainer` is told the trainer while it trains, then None (a preemption handler saves it)."""
     if isinstance(spec, dict):
         spec = RunSpec(**{**spec, "grid_keys": tuple(spec.get("grid_keys", ()))})
     store = RunStore(Path(results_dir) / spec.suite)
@@ -114,7 +114,13 @@ def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path
             torch.cuda.reset_peak_memory_stats(device)
         trainer = Trainer(model, dataset, spec.train, run_dir, spec.seed, device,
                           progress=progress, desc=spec.run_id)
-        trained = trainer.run()
+        if on_trainer:
+            on_trainer(trainer)
+        try:
+            trained = trainer.run()
+        finally:
+            if on_trainer:
+                on_trainer(None)
         model.eval()
         t0 = time.perf_counter()
         after = model.after_training(dataset, device, spec.seed)
@@ -124,15 +130,19 @@ def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path
         eval_seconds = time.perf_counter() - t0
         mem, mem_kind = peak_memory(device)
         scores = {k: v for r in metrics.values() for k, v in r.get("scores", {}).items()}
+        directions = {k: score_direction(k, name) for name, r in metrics.items()
+                      for k in r.get("scores", {})}
         write_json(run_dir / METRICS_FILE, {
             "schema_version": RESULTS_SCHEMA_VERSION, "vaebench_version": vaebench.__version__,
             "status": "done", "run_id": spec.run_id, "suite": spec.suite, "dataset": spec.dataset,
             "model": spec.model, "model_params": spec.model_params, "seed": spec.seed,
-            "grid_keys": list(spec.grid_keys), "scores": scores, "metrics": metrics,
+            "grid_keys": list(spec.grid_keys), "scores": scores, "directions": directions,
+            "metrics": metrics,
             "after_training": after, "final_loss_terms": trained.final_terms,
             "cost": {"train_seconds": trained.train_seconds, "images_per_s": trained.images_per_s,
                      "eval_seconds": eval_seconds, "device": str(device),
                      "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                     "torch_threads": torch.get_num_threads(),
                      "peak_memory_bytes": mem, "peak_memory_kind": mem_kind,
                      "steps": trained.steps, "sessions": trained.sessions,
                      "resumed_from_step": trained.resumed_from},

@@ -1,0 +1,39 @@
+"""The process of one local run: read the job (JSON) from stdin, run it, exit.
+
+Started by the local executor as `python -m vaebench.runner.executors.local_worker RUN_ID` (the
+run id is there for `ps`). Its outcome is in the run's files (metrics.json or failed.json);
+the executor reads them after the process has ended.
+"""
+
+import ctypes
+import json
+import os
+import signal
+import sys
+
+
+def die_with_parent(parent: int) -> None:
+    """Linux: this process gets SIGKILL when `parent` dies (a killed `vaebench run` must not
+    leave runs training behind it that a new `vaebench run` would train a second time)."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+
+
+def main() -> int:
+    job = json.load(sys.stdin)
+    die_with_parent(job["parent"])
+    import torch
+
+    torch.set_num_threads(job["threads"])
+    from vaebench.runner.run import run_job
+
+    out = run_job(job["spec"], job["results_dir"], job["data_root"], progress=False,
+                  fid_weights=job["fid_weights"])
+    return 0 if out["status"] == "done" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
