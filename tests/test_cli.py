@@ -47,7 +47,7 @@ def test_run_writes_results_and_rerun_trains_nothing(tmp_path, capsys):
     for col in ["elbo_mean", "elbo_std", "recon_error_mean", "train_seconds_mean", "images_per_s_mean",
                 "peak_memory_mb_mean"]:
         assert board[col].notna().all(), col
-    run_dirs = [p for p in suite_dir.iterdir() if p.is_dir()]
+    run_dirs = [p for p in suite_dir.iterdir() if p.is_dir() and not p.name.startswith("_")]
     assert len(run_dirs) == 4
     for d in run_dirs:
         for name in ["config.json", "metrics.json", "checkpoint.pt", "train_log.csv", "recon.png", "samples.png"]:
@@ -119,7 +119,7 @@ def test_sigkill_mid_training_resumes_from_checkpoint(tmp_path):
     time.sleep(0.5)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    (run_dir,) = [p for p in suite_dir.iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in suite_dir.iterdir() if p.is_dir() and not p.name.startswith("_")]
     assert not (run_dir / "metrics.json").exists(), "killed too late: run the test on a slower budget"
 
     assert main(["status", str(suite_dir)]) == 0
@@ -130,7 +130,7 @@ def test_sigkill_mid_training_resumes_from_checkpoint(tmp_path):
     log = pd.read_csv(run_dir / "train_log.csv")
     assert log["step"].tolist() == list(range(10, 121, 10))  # no step lost or duplicated
     assert set(log["session"]) == {0, 1}
-    assert len([p for p in suite_dir.iterdir() if p.is_dir()]) == 1
+    assert len([p for p in suite_dir.iterdir() if p.is_dir() and not p.name.startswith("_")]) == 1
 
 
 @pytest.mark.parametrize("kind, expected", [("models", "Kingma & Welling"), ("datasets", "mnist"),

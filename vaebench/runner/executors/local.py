@@ -125,9 +125,8 @@ class LocalExecutor(Executor):
             gpus, budget = visible_gpus(), thread_budget()
             jobs = min(self.options.get("jobs") or default_jobs(len(gpus), budget), len(todo))
             threads = thread_share(budget, jobs)
-            if target.progress:
-                tqdm.write(f"{len(todo)} run(s), {jobs} at once, {threads} thread(s) each"
-                           + (f", GPUs {','.join(gpus)}" if len(gpus) > 1 else ""))
+            print(f"{len(todo)} run(s), {jobs} at once, {threads} thread(s) each"
+                  + (f", GPUs {','.join(gpus)}" if len(gpus) > 1 else ""), flush=True)
             for o in self._schedule(todo, target, jobs, threads, gpus):
                 outcomes[o.run_id] = o
         return [outcomes[s.run_id] for s in specs]
@@ -192,14 +191,15 @@ class LocalExecutor(Executor):
         return _Running(spec, proc, log, log_path, slot, time.perf_counter())
 
     def _outcome(self, r: _Running, target: RunTarget) -> Outcome:
-        """What the run's files say; a process that died before writing them is a failed run."""
+        """What the run's files say when its process ended normally (run_job recorded the run as
+        done or failed); a process that died or crashed before that makes it a failed run here."""
         store = RunStore(target.suite_dir(r.spec.suite))
         state = store.state(r.spec.run_id)
-        if state == "done":
-            return Outcome(r.spec.run_id, r.spec.suite, "done")
-        if state == "failed":
-            return Outcome(r.spec.run_id, r.spec.suite, "failed", store.failure(r.spec.run_id)["reason"])
         code = r.proc.returncode
+        if code == 0 and state == "done":
+            return Outcome(r.spec.run_id, r.spec.suite, "done")
+        if code == 0 and state == "failed":
+            return Outcome(r.spec.run_id, r.spec.suite, "failed", store.failure(r.spec.run_id)["reason"])
         how = f"was killed by {_signal_name(code)}" if code < 0 else f"exited with code {code}"
         last = _last_line(r.log_path)
         reason = (f"the run's process {how} before the run finished"

@@ -1,8 +1,8 @@
 """The process of one local run: read the job (JSON) from stdin, run it, exit.
 
 Started by the local executor as `python -m vaebench.runner.executors.local_worker RUN_ID` (the
-run id is there for `ps`). Its outcome is in the run's files (metrics.json or failed.json);
-the executor reads them after the process has ended.
+run id is there for `ps`). Exit code 0: the run's files (metrics.json or failed.json) say how
+it went; any other exit (a signal, an uncaught exception) means the process died first.
 """
 
 import ctypes
@@ -30,9 +30,9 @@ def main() -> int:
     torch.set_num_threads(job["threads"])
     from vaebench.runner.run import run_job
 
-    out = run_job(job["spec"], job["results_dir"], job["data_root"], progress=False,
-                  fid_weights=job["fid_weights"])
-    return 0 if out["status"] == "done" else 1
+    run_job(job["spec"], job["results_dir"], job["data_root"], progress=False,
+            fid_weights=job["fid_weights"])
+    return 0  # done or failed, run_job recorded which; any other exit is the process dying
 
 
 if __name__ == "__main__":
