@@ -11,9 +11,9 @@ One process per run (`python -m vaebench.runner.executors.local_worker RUN_ID`):
 - with several GPUs visible, run slot i sees GPU i mod #GPUs alone (CUDA_VISIBLE_DEVICES).
 
 Default --jobs: one per GPU on a GPU machine; on a CPU machine one per thread of the budget (at
-most 8), so each run has one thread. Small models use extra threads poorly: on 2 cores, two
-one-thread runs side by side train 1.25x the images/s of one two-thread run after another (see
-benchmarks/jobs_throughput.py).
+most 8), so each run has one thread. Small models use extra threads poorly and two-thread runs
+suffer most when the cores are shared: on 2 cores a 4-run suite with --jobs 2 trained 1.8x the
+images/s of --jobs 1 (benchmarks/jobs_throughput.py; earlier, two runs side by side 1.25x).
 
 results/<suite>/_local/<run_id>.log    the run process's stdout and stderr (last attempt)
 """
