@@ -14,8 +14,8 @@ import torch
 
 from vaebench.cli import main
 from vaebench.errors import VaebenchError
-from vaebench.runner import slurm
-from vaebench.runner.slurm import SlurmPreset, load_preset
+from vaebench.runner.executors import slurm
+from vaebench.runner.executors.slurm import SlurmPreset, SlurmRun, load_preset
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"  # real MNIST in torchvision's layout
@@ -89,6 +89,35 @@ def test_sacct_lines_are_read_per_array_task():
         "41": "CANCELLED by 0", "42_0": "PENDING", "42_2": "PENDING", "42_3": "PENDING"}
     assert slurm.is_active("REQUEUED") and not slurm.is_active("CANCELLED by 0")
     assert not slurm.is_active(None)
+
+
+def test_the_running_trainer_lives_on_the_callable_and_not_in_its_pickle(tmp_path):
+    import pickle
+
+    from vaebench.data.base import TensorImageDataset
+    from vaebench.models.vae import VAE, VAEConfig
+    from vaebench.runner.train import Trainer
+
+    x = (torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(0)) > 0.7).to(torch.uint8) * 255
+    y = torch.zeros(32, dtype=torch.long)
+    dataset = TensorImageDataset("tiny", x, y, x[:8], y[:8], num_classes=1)
+    train = {"steps": 2, "batch_size": 4, "lr": 1e-3, "beta1": 0.9, "beta2": 0.999,
+             "checkpoint_every": 2, "log_every": 2, "optimizer": "adam"}
+    trainer = Trainer(VAE(VAEConfig(latent_dim=2), (1, 28, 28), 1), dataset, train,
+                      tmp_path / "run", seed=0, device=torch.device("cpu"), progress=False)
+    trainer.run()
+    fn = SlurmRun(str(tmp_path), str(DATA), None)
+    (tmp_path / "run" / "checkpoint.pt").unlink()
+    fn._hold(trainer)  # as run_job does while the trainer trains
+    resubmission = fn.checkpoint("the spec")  # what submitit calls on preemption
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()  # saved between steps
+    assert resubmission.function is fn and resubmission.args == ("the spec",)
+    requeued = pickle.loads(pickle.dumps(resubmission.function))
+    assert requeued.trainer is None and requeued.results_dir == str(tmp_path)
+    trainer._in_step = True  # signalled mid-step: keep the last periodic checkpoint
+    (tmp_path / "run" / "checkpoint.pt").unlink()
+    fn.checkpoint("the spec")
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
 # --- on the real cluster -----------------------------------------------------------------------

@@ -32,16 +32,18 @@ def _data_root(arg: str | None, suite_value: str | None = None) -> Path:
 
 
 def cmd_list(args) -> int:
-    import vaebench.runner.run  # noqa: F401  (imports every registry)
-    from vaebench.registry import DATASETS, METRICS, MODELS
+    from vaebench.registry import DATASETS, EXECUTORS, METRICS, MODELS
 
-    registry = {"models": MODELS, "datasets": DATASETS, "metrics": METRICS}[args.kind]
+    registry = {"models": MODELS, "datasets": DATASETS, "metrics": METRICS,
+                "executors": EXECUTORS}[args.kind]
     entries = registry.entries()
     width = max(len(e.name) for e in entries)
     for e in entries:
         print(f"{e.name:<{width}}  {e.description}")
         if e.paper:
             print(f"{'':<{width}}  paper: {e.paper}")
+        if e.scores:
+            print(f"{'':<{width}}  scores: " + ", ".join(f"{s} ({d} is better)" for s, d in e.scores.items()))
     return 0
 
 
@@ -66,8 +68,10 @@ def cmd_evaluate(args) -> int:
 
 def _execute(args, train: bool) -> int:
     """`run` (train what is missing, then evaluate what is missing) and `evaluate` (never train)."""
+    from vaebench.registry import EXECUTORS
     from vaebench.report.leaderboard import format_table, leaderboard, write_csv
     from vaebench.report.plots import plot_leaderboard
+    from vaebench.runner.executors import RunTarget
     from vaebench.runner.run import load_dataset
     from vaebench.runner.store import RunStore, write_json
     from vaebench.runner.suite import expand, load_suite
@@ -96,32 +100,27 @@ def _execute(args, train: bool) -> int:
             print()
             print(format_estimate(estimate(specs, store, data_root), str(resolve_device(specs[0].device))))
         return 0
-    if args.executor == "slurm":
-        from vaebench.runner.slurm import load_preset
-
-        load_preset(args.slurm_preset)  # a bad preset stops here, before anything is written
+    executor = EXECUTORS.get(args.executor, where="--executor")(vars(args))
+    executor.check()  # bad executor options (a SLURM preset...) stop here, before anything is written
     # Load every dataset before anything is written: a missing one stops here, cleanly.
     for d in suite.datasets:
         load_dataset(d.name, d.params, data_root)
     write_json(suite_dir / "suite.json", {"suite": suite.model_dump(), "source": str(args.suite),
                                           "run_ids": [s.run_id for s in specs]})
-    progress = not args.no_progress
-    if args.executor == "slurm":
-        from vaebench.runner.slurm import run_slurm
-
-        finished = run_slurm(specs, results_dir, data_root, preset=args.slurm_preset, wait=args.wait,
-                             progress=progress, fid_weights=args.fid_weights, train=train)
-        if not finished:
-            return 0
-    else:
-        from vaebench.runner.local import run_local
-
-        outcomes = run_local(specs, results_dir, data_root, progress=progress,
-                             fid_weights=args.fid_weights, train=train, metrics=metrics)
-        untrained = [o["run_id"] for o in outcomes if o["status"] == "untrained"]
-        if untrained:
-            print(f"{len(untrained)} run(s) not trained yet, left for `vaebench run` "
-                  f"(evaluate never trains), e.g. {untrained[0]}")
+    target = RunTarget(results_dir, data_root, Path(args.fid_weights) if args.fid_weights else None,
+                       progress=not args.no_progress, train=train,
+                       metrics=tuple(metrics) if metrics else None)
+    outcomes = executor.submit(specs, target)
+    if args.wait:
+        outcomes = executor.wait(outcomes, target)
+    if any(o.status == "queued" for o in outcomes):
+        print(f"check progress with `vaebench status {suite_dir}`; when all are done, "
+              f"`vaebench leaderboard {suite_dir}` (or add --wait to block until then)")
+        return 0
+    untrained = [o.run_id for o in outcomes if o.status == "untrained"]
+    if untrained:
+        print(f"{len(untrained)} run(s) not trained yet, left for `vaebench run` "
+              f"(evaluate never trains), e.g. {untrained[0]}")
     board = leaderboard(suite_dir, run_ids=[s.run_id for s in specs])  # the suite as it stands
     write_csv(board, suite_dir / "leaderboard.csv")
     plot_leaderboard(board, suite_dir / "leaderboard.png")
@@ -152,15 +151,12 @@ def _suite_dirs(path: Path) -> list[Path]:
     return found
 
 
-def _settle_slurm(suite_dir: Path) -> None:
-    """Record SLURM jobs that ended without finishing their run as failed runs."""
-    if any(suite_dir.glob("*/slurm.json")):
-        from vaebench.runner.slurm import settle_ended_jobs
+def _settle(suite_dir: Path) -> None:
+    """Let every executor record the runs it held that ended unfinished (SLURM jobs)."""
+    from vaebench.registry import EXECUTORS
 
-        try:
-            settle_ended_jobs(suite_dir)
-        except VaebenchError as e:
-            print(f"warning: {e}", file=sys.stderr)
+    for entry in EXECUTORS.entries():
+        entry.obj.settle(suite_dir)
 
 
 def cmd_leaderboard(args) -> int:
@@ -168,7 +164,7 @@ def cmd_leaderboard(args) -> int:
     from vaebench.report.plots import plot_leaderboard
 
     for suite_dir in _suite_dirs(Path(args.results_dir)):
-        _settle_slurm(suite_dir)
+        _settle(suite_dir)
         board = leaderboard(suite_dir, sort_by=args.sort_by)
         out = Path(args.output) if args.output else suite_dir / "leaderboard.csv"
         write_csv(board, out)
@@ -212,22 +208,20 @@ def cmd_compare(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from vaebench.registry import EXECUTORS
     from vaebench.report.leaderboard import suite_summary
     from vaebench.runner.store import RunStore
 
     for suite_dir in _suite_dirs(Path(args.results_dir)):
-        _settle_slurm(suite_dir)
+        _settle(suite_dir)
         summary, store = suite_summary(suite_dir), RunStore(suite_dir)
         c = summary["counts"]
         print(f"== {suite_dir.name}: {c['done']} done, {c['failed']} failed, "
               f"{c['started']} started (resume on the next run), {c['pending']} pending")
         for rid, state in summary["states"].items():
             line = f"  {state:<8} {rid}"
-            slurm_file = store.run_dir(rid) / "slurm.json"
-            if slurm_file.is_file():
-                from vaebench.runner.slurm import describe_job
-
-                line += f"  {describe_job(store.run_dir(rid))}"
+            for held in filter(None, (e.obj.describe(store.run_dir(rid)) for e in EXECUTORS.entries())):
+                line += f"  {held}"
             if state == "failed":
                 fail = store.failure(rid)
                 line += f"\n           reason: {fail['reason']}\n           traceback: {fail.get('traceback', '-')}"
@@ -237,7 +231,6 @@ def cmd_status(args) -> int:
 
 
 def cmd_fid(args) -> int:
-    from vaebench import data as _data  # noqa: F401  (registers datasets)
     from vaebench.metrics.fid import (feature_statistics, frechet_distance, make_extractor,
                                       reference_statistics)
     from vaebench.metrics.fid.images import load_image_folder
@@ -288,6 +281,8 @@ def cmd_fid(args) -> int:
 
 
 def _shared_run_options(r) -> None:
+    from vaebench.registry import EXECUTORS
+
     r.add_argument("suite", metavar="SUITE.yaml", help="suite file, e.g. suites/quickstart.yaml")
     r.add_argument("--results", metavar="DIR", help="results folder (default: the suite's results_dir, "
                                                      "'results')")
@@ -297,12 +292,12 @@ def _shared_run_options(r) -> None:
                    help="override a suite key (YAML value), e.g. --set train.steps=200 "
                         "--set 'seeds=[0]'; repeatable")
     r.add_argument("--dry-run", action="store_true", help="print the run table and exit; train nothing")
-    r.add_argument("--executor", choices=["local", "slurm"], default="local",
-                   help="where runs execute: this process (default) or a SLURM cluster via submitit")
-    r.add_argument("--slurm-preset", metavar="NAME|PATH", default="local",
-                   help="SLURM resources: a preset name from slurm/ or a YAML path (default: local)")
+    r.add_argument("--executor", metavar="NAME", default="local",
+                   help=f"where runs execute: {', '.join(e.name for e in EXECUTORS.entries())} "
+                        f"(default: local; see `vaebench list executors`)")
     r.add_argument("--wait", action="store_true",
-                   help="with --executor slurm: block until all jobs end, then write the leaderboard")
+                   help="with an executor that queues runs (slurm): block until they end, then "
+                        "write the leaderboard")
     r.add_argument("--fid-weights", metavar="PATH", help="Inception weights file for FID "
                                                           "(pt_inception-2015-12-05-6726825d.pth)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -310,6 +305,8 @@ def _shared_run_options(r) -> None:
                    help="with --dry-run: skip the probe of each variant's step time")
     r.add_argument("--no-report", action="store_true",
                    help="do not write the HTML report (RESULTS/<suite>/report/) after the runs")
+    for e in EXECUTORS.entries():
+        e.obj.add_options(r.add_argument_group(f"--executor {e.name}"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -369,8 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="score to compare (repeatable; default: every score)")
     cmp_.set_defaults(func=cmd_compare)
 
-    lst = sub.add_parser("list", help="list registered models, datasets or metrics")
-    lst.add_argument("kind", choices=["models", "datasets", "metrics"])
+    lst = sub.add_parser("list", help="list registered models, datasets, metrics or executors")
+    lst.add_argument("kind", choices=["models", "datasets", "metrics", "executors"])
     lst.set_defaults(func=cmd_list)
 
     lb = sub.add_parser("leaderboard", help="aggregate finished runs into a leaderboard CSV",

@@ -39,7 +39,10 @@ def marginal_elbo(model, x, log_prior: torch.Tensor) -> torch.Tensor:
 
 @register_metric("elbo", description="test ELBO of log p(x) per image (nats; higher is better), "
                  "one posterior sample, with its reconstruction and KL terms",
-                 paper="Kingma & Welling 2014")
+                 paper="Kingma & Welling 2014",
+                 scores={"elbo": "higher", "elbo_given_label": "higher", "*_bound": "higher",
+                         "elbo_bpd": "lower", "elbo_*": "lower"},
+                 quick_params={"num_examples": 256})
 @torch.no_grad()
 def elbo(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
     """Mean over the test split (or its first `num_examples`) of the single-sample ELBO; the
@@ -76,7 +79,9 @@ def elbo(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
 
 @register_metric("recon_error", description="test reconstruction error per image: negative "
                  "log-likelihood of the image under the decoded posterior mean (nats; lower is "
-                 "better), and pixel MSE")
+                 "better), and pixel MSE",
+                 scores={"recon_error": "lower", "recon_mse": "lower"},
+                 quick_params={"num_examples": 256})
 @torch.no_grad()
 def recon_error(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
     """-log p(x | z = posterior mean) straight from the decoder's logits (no clamping), and the

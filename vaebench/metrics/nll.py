@@ -75,7 +75,9 @@ def importance_sampled_log_px(model, x, y=None, num_samples: int = 1000, log_pri
 
 @register_metric("nll", description="importance-sampled negative log-likelihood per image (nats; "
                  "lower is better), K posterior samples, with its standard error",
-                 paper="Burda et al. 2016, Importance Weighted Autoencoders")
+                 paper="Burda et al. 2016, Importance Weighted Autoencoders",
+                 scores={"nll": "lower", "nll_se": "lower", "nll_bpd": "lower"},
+                 quick_params={"num_samples": 50, "num_examples": 64})
 @torch.no_grad()
 def nll(ctx: EvalContext, num_samples: int = 1000, num_examples: int | None = None) -> MetricResult:
     """-log p(x) averaged over the test split (or its first `num_examples`), K = `num_samples`

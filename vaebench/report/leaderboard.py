@@ -20,18 +20,22 @@ import numpy as np
 import pandas as pd
 
 from vaebench.errors import VaebenchError
+from vaebench.registry import score_direction
 from vaebench.runner.store import RESULTS_SCHEMA_VERSION, RunStore, atomic_write_bytes
 from vaebench.runner.suite import CONFIG_VERSION, RunSpec, config_hash, config_version_of
 
 KEYS = ["dataset", "model", "params"]
 COST_COLUMNS = ["train_seconds", "images_per_s", "post_training_seconds", "eval_seconds", "peak_memory_mib"]
-# Score columns where a smaller number is better; every other score is higher-is-better.
-LOWER_IS_BETTER = ("recon_error", "recon_mse", "elbo_recon", "elbo_kl", "elbo_bpd", "fid", "nll",
-                   "train_seconds", "eval_seconds", "post_training_seconds", "peak_memory_mib")
+# Cost columns where a smaller number is better (images_per_s: higher). Metric scores say
+# their own direction where the metric is registered (`register_metric(scores=...)`).
+COST_LOWER_IS_BETTER = ("train_seconds", "post_training_seconds", "eval_seconds", "peak_memory_mib")
 
 
 def lower_is_better(score: str) -> bool:
-    return score.startswith(LOWER_IS_BETTER) and not score.endswith("_se")
+    """As the score's metric declared it; a score no metric declares counts as higher-is-better."""
+    if score in COST_COLUMNS:
+        return score in COST_LOWER_IS_BETTER
+    return score_direction(score) == "lower"
 
 
 def params_label(model_params: dict, grid_keys) -> str:

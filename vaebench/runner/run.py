@@ -25,20 +25,18 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torchvision.utils import save_image
 
 import vaebench
-from vaebench import data as _data  # noqa: F401  (registers datasets)
-from vaebench import metrics as _metrics  # noqa: F401  (registers metrics)
-from vaebench import models as _models  # noqa: F401  (registers models)
 from vaebench.errors import NotApplicable, VaebenchError
 from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.metrics.disentanglement.context import code_table, preload_code_table
 from vaebench.provenance import provenance
-from vaebench.registry import DATASETS, METRICS, MODELS
+from vaebench.registry import DATASETS, METRICS, MODELS, score_direction
 from vaebench.runner.store import (CONFIG, FAILED, TRACEBACK, RunStore, atomic_write_bytes,
                                    evaluation_key, write_json)
 from vaebench.runner.suite import RunSpec, config_hash
@@ -88,11 +86,14 @@ def missing_evaluations(spec: RunSpec, store: RunStore) -> list[tuple[str, dict,
     return [e for e in spec.evaluations() if not store.has_evaluation(spec.run_id, evaluation_key(*e))]
 
 
-def pending_stage(spec: RunSpec, store: RunStore) -> str | None:
-    """"train" (not trained yet), "evaluate" (trained, evaluations missing) or None (done)."""
+def pending_stage(spec: RunSpec, store: RunStore, metrics=None) -> str | None:
+    """"train" (not trained yet), "evaluate" (trained, evaluations missing: of `metrics` only,
+    when given) or None (done)."""
     if not store.is_trained(spec.run_id):
         return "train"
-    if missing_evaluations(spec, store) or store.state(spec.run_id) != "done":
+    if store.state(spec.run_id) != "done":
+        return "evaluate"
+    if [e for e in missing_evaluations(spec, store) if metrics is None or e[0] in metrics]:
         return "evaluate"
     return None
 
@@ -101,7 +102,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def train_stage(spec: RunSpec, store: RunStore, dataset, device, progress: bool):
+def train_stage(spec: RunSpec, store: RunStore, dataset, device, progress: bool, on_trainer=None):
     """Train (or resume), run the post-training stage, draw the pictures; write model.pt and
     trained.json. Returns the trained model (eval mode)."""
     run_dir = store.run_dir(spec.run_id)
@@ -110,7 +111,13 @@ def train_stage(spec: RunSpec, store: RunStore, dataset, device, progress: bool)
     reset_peak_memory(device)
     trainer = Trainer(model, dataset, spec.train, run_dir, spec.seed, device,
                       progress=progress, desc=spec.run_id)
-    trained = trainer.run()
+    if on_trainer:
+        on_trainer(trainer)
+    try:
+        trained = trainer.run()
+    finally:
+        if on_trainer:
+            on_trainer(None)
     model.eval()
     t0 = time.perf_counter()
     after = model.after_training(dataset, device, spec.seed)
@@ -125,7 +132,7 @@ def train_stage(spec: RunSpec, store: RunStore, dataset, device, progress: bool)
         "cost": {"train_seconds": trained.train_seconds, "images_per_s": trained.images_per_s,
                  "post_training_seconds": post_training_seconds, "device": str(device),
                  "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                 "peak_memory_bytes": mem, "peak_memory_kind": mem_kind, "steps": trained.steps,
+                 "torch_threads": torch.get_num_threads(), "peak_memory_bytes": mem, "peak_memory_kind": mem_kind, "steps": trained.steps,
                  "sessions": trained.sessions, "resumed_from_step": trained.resumed_from}}, buf.getvalue())
     return model
 
@@ -236,13 +243,15 @@ def write_summary(spec: RunSpec, store: RunStore, errors: dict[str, str] | None 
     for name, reason in (errors or {}).items():
         metrics.setdefault(name, {"error": reason})
     scores = {k: v for r in metrics.values() for k, v in r.get("scores", {}).items()}
+    directions = {k: score_direction(k, name) for name, r in metrics.items()
+                  for k in r.get("scores", {}) if not k.endswith("_eval_std")}
     cost = dict(trained["cost"])
     cost["eval_seconds"] = round(sum(r.get("seconds", 0.0) for r in metrics.values()), 3)
     summary = {"vaebench_version": vaebench.__version__, "status": "done", "run_id": spec.run_id,
                "suite": spec.suite, "dataset": spec.dataset, "model": spec.model,
                "model_params": spec.model_params, "seed": spec.seed, "grid_keys": list(spec.grid_keys),
                "eval_seed": spec.eval_seed, "configuration_id": config_hash(spec.configuration()),
-               "scores": scores, "metrics": metrics,
+               "scores": scores, "directions": directions, "metrics": metrics,
                "evaluations": {name: [r["key"] for r in recs] for name, recs in per_metric.items()},
                "after_training": trained["after_training"], "final_loss_terms": trained["final_loss_terms"],
                "provenance": trained["provenance"], "cost": cost, "finished_at": _now()}
@@ -252,21 +261,20 @@ def write_summary(spec: RunSpec, store: RunStore, errors: dict[str, str] | None 
 
 def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path,
             progress: bool = True, fid_weights: str | Path | None = None, train: bool = True,
-            metrics: list[str] | None = None) -> dict:
+            metrics: list[str] | None = None,
+            on_trainer: Callable[[Trainer | None], None] | None = None) -> dict:
     """Train (unless train=False) and evaluate what is missing of one run, into
     results_dir/<suite>/<run_id>/. Returns a small status dict: "status" is done, failed or
     untrained (train=False and no finished training); "trained" says whether it trained now;
-    "metric_errors" names the metrics that failed."""
+    "metric_errors" names the metrics that failed. `on_trainer` is told the trainer while it
+    trains, then None (a preemption handler saves it)."""
     if isinstance(spec, dict):
         spec = RunSpec.from_json(spec)
     store = RunStore(Path(results_dir) / spec.suite)
     run_dir = store.run_dir(spec.run_id)
-    stage = pending_stage(spec, store)
+    stage = pending_stage(spec, store, metrics)
     if stage == "train" and not train:
         return {"run_id": spec.run_id, "status": "untrained", "skipped": True}
-    if stage == "evaluate" and metrics is not None and store.state(spec.run_id) == "done" and not [
-            e for e in missing_evaluations(spec, store) if e[0] in metrics]:
-        stage = None  # what is missing is not what was asked for
     if stage is None:
         return {"run_id": spec.run_id, "status": "done", "skipped": True}
     (run_dir / FAILED).unlink(missing_ok=True)  # a failed run is retried from its checkpoint
@@ -274,7 +282,8 @@ def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path
     try:
         device = resolve_device(spec.device)
         dataset = load_dataset(spec.dataset, spec.dataset_params, Path(data_root))
-        model = train_stage(spec, store, dataset, device, progress) if stage == "train" else None
+        model = (train_stage(spec, store, dataset, device, progress, on_trainer)
+                 if stage == "train" else None)
         errors = evaluation_stage(spec, store, dataset, device, Path(data_root),
                                   Path(fid_weights) if fid_weights else None, model=model,
                                   metrics=metrics)

@@ -16,6 +16,7 @@ results/<suite>/<run_id>/
                       after each evaluation; its presence means the run is done
     failed.json       why the run failed (reason, when); traceback.txt beside it
     recon.png, samples.png
+results/<suite>/_local/<run_id>.log   the run process's output (local executor)
 
 This module is the only one that knows these names and formats; everything else asks it.
 """
@@ -28,6 +29,7 @@ import json
 import math
 import os
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +169,13 @@ class RunStore:
             arrays["test_codes"] = np.asarray(test_codes, dtype=np.float32)
         np.savez(buf, **arrays)
         atomic_write_bytes(self.run_dir(run_id) / CODES, buf.getvalue())
+    def record_failure(self, run_id: str, reason: str, error_type: str, config: dict,
+                       traceback: str = "", **extra) -> None:
+        """failed.json for a run that could not write it itself (its process or job died); also
+        config.json if the run never started, so the leaderboard counts the failure."""
+        d = self.run_dir(run_id)
+        if not (d / CONFIG).is_file():
+            write_json(d / CONFIG, config)
+        write_json(d / FAILED, {"status": "failed", "run_id": run_id, "reason": reason,
+                                "error_type": error_type, "traceback": traceback, **extra,
+                                "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})

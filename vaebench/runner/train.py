@@ -171,7 +171,6 @@ class Trainer:
 
     # --- the loop --------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        global ACTIVE
         steps, batch_size = self.cfg["steps"], self.cfg["batch_size"]
         log_every, ckpt_every = self.cfg["log_every"], self.cfg["checkpoint_every"]
         resumed = self._load_checkpoint()
@@ -181,7 +180,6 @@ class Trainer:
         window: dict[str, torch.Tensor] = {}
         window_n, window_start = 0, time.perf_counter()
         self.model.train()
-        ACTIVE = self
         bar = tqdm(total=steps, initial=self.step, desc=self.desc, unit="step", dynamic_ncols=True,
                    disable=not self.progress, leave=False)
         try:
@@ -211,7 +209,6 @@ class Trainer:
                 bar.update(1)
         finally:
             self._in_step = False
-            ACTIVE = None
             bar.close()
         last = self.log_rows[-1] if self.log_rows else {}
         final_terms = {k: v for k, v in last.items() if k not in LOG_FIELDS_FIRST}
@@ -236,7 +233,3 @@ class Trainer:
                "images_per_s": n * batch_size / max(elapsed, 1e-9), **means}
         self.log_rows.append(row)
         return row
-
-
-# The trainer currently running in this process (for a preemption handler), or None.
-ACTIVE: Trainer | None = None

@@ -77,7 +77,9 @@ def _points(ground_truth, codes_of, random_state, batch_size, num_points):
 @register_metric("betavae_score", description="BetaVAE score: accuracy of a linear classifier "
                  "naming the factor two batches share from their mean absolute code difference",
                  paper="Higgins et al. 2017, beta-VAE: Learning Basic Visual Concepts with a "
-                       "Constrained Variational Framework")
+                       "Constrained Variational Framework",
+                 scores={"betavae_score": "higher", "betavae_score_train": "higher"},
+                 quick_params={"batch_size": 16, "num_train": 100, "num_eval": 50})
 def betavae_score_metric(ctx: EvalContext, batch_size: int = 64, num_train: int = 10_000,
                          num_eval: int = 5_000, code_table: bool = True) -> MetricResult:
     check_counts("betavae_score", batch_size=batch_size, num_train=num_train, num_eval=num_eval)

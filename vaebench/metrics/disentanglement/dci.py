@@ -81,7 +81,10 @@ def _weighted(values, weights, importance) -> float:
 @register_metric("dci", description="DCI: disentanglement and completeness from gradient-boosted "
                  "tree importances (code -> factor), informativeness = their test accuracy",
                  paper="Eastwood & Williams 2018, A Framework for the Quantitative Evaluation of "
-                       "Disentangled Representations")
+                       "Disentangled Representations",
+                 scores={"dci_disentanglement": "higher", "dci_completeness": "higher",
+                         "dci_informativeness": "higher"},
+                 quick_params={"num_train": 500, "num_test": 250})
 def dci_metric(ctx: EvalContext, num_train: int = 10_000, num_test: int = 5_000,
                batch_size: int = 16, n_jobs: int | None = -1,
                code_table: bool = True) -> MetricResult:

@@ -97,7 +97,11 @@ def _votes(ground_truth, codes_of, random_state, batch_size, num_votes, global_v
 
 @register_metric("factorvae_score", description="FactorVAE score: accuracy of a majority-vote "
                  "classifier naming the factor held fixed from the code dim of least variance",
-                 paper="Kim & Mnih 2018, Disentangling by Factorising")
+                 paper="Kim & Mnih 2018, Disentangling by Factorising",
+                 # active_dims counts codes left after pruning: more of the code in use
+                 scores={"factorvae_score": "higher", "factorvae_score_train": "higher",
+                         "factorvae_active_dims": "higher"},
+                 quick_params={"num_train": 150, "num_eval": 100, "num_variance_estimate": 1000})
 def factorvae_score_metric(ctx: EvalContext, batch_size: int = 64, num_train: int = 10_000,
                            num_eval: int = 5_000, num_variance_estimate: int = 10_000,
                            prune_threshold: float = 0.05, code_table: bool = True) -> MetricResult:

@@ -35,7 +35,8 @@ def mig(codes: np.ndarray, factors: np.ndarray, *, num_bins: int = 20) -> Metric
 
 @register_metric("mig", description="Mutual Information Gap: per factor, the gap between the two "
                  "codes most informative about it over its entropy (higher = more disentangled)",
-                 paper="Chen et al. 2018, Isolating Sources of Disentanglement in VAEs")
+                 paper="Chen et al. 2018, Isolating Sources of Disentanglement in VAEs",
+                 scores={"mig": "higher"}, quick_params={"num_train": 1000})
 def mig_metric(ctx: EvalContext, num_train: int = 10_000, batch_size: int = 16,
                num_bins: int = 20, code_table: bool = True) -> MetricResult:
     """disentanglement_lib's study settings; code_table=False encodes every sampled image."""

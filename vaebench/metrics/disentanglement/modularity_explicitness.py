@@ -85,7 +85,9 @@ def _macro_auc(clf, x, y) -> float:
                  "from the discretized mutual information, and explicitness (ROC-AUC of a linear "
                  "classifier from all codes to each factor)",
                  paper="Ridgeway & Mozer 2018, Learning Deep Disentangled Embeddings with the "
-                       "F-Statistic Loss")
+                       "F-Statistic Loss",
+                 scores={"modularity": "higher", "modularity_explicitness": "higher"},
+                 quick_params={"num_train": 500, "num_test": 250})
 def modularity_metric(ctx: EvalContext, num_train: int = 10_000, num_test: int = 5_000,
                       batch_size: int = 16, num_bins: int = 20, n_jobs: int | None = -1,
                       explicitness: bool = True, code_table: bool = True) -> MetricResult:

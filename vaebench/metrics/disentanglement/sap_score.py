@@ -60,7 +60,8 @@ def sap(codes_train: np.ndarray, factors_train: np.ndarray, codes_test: np.ndarr
 @register_metric("sap", description="SAP score: per factor, the gap in linear-SVM accuracy "
                  "between the two codes that predict it best (higher = more disentangled)",
                  paper="Kumar et al. 2018, Variational Inference of Disentangled Latent Concepts "
-                       "from Unlabeled Observations")
+                       "from Unlabeled Observations",
+                 scores={"sap": "higher"}, quick_params={"num_train": 500, "num_test": 250})
 def sap_metric(ctx: EvalContext, num_train: int = 10_000, num_test: int = 5_000,
                batch_size: int = 16, n_jobs: int | None = -1, code_table: bool = True) -> MetricResult:
     check_counts("sap", num_train=num_train, num_test=num_test, batch_size=batch_size)

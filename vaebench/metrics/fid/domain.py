@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaebench import data as _data  # noqa: F401  (registers datasets; the cache key asks DATASETS)
 from vaebench.data.base import ImageDataset
 from vaebench.errors import NotApplicable
 from vaebench.metrics.fid.frechet import FeatureExtractor

@@ -79,7 +79,8 @@ def _setup(ctx: EvalContext, metric: str, extractor: str, num_samples: int, batc
 
 @register_metric("fid", description="FID of prior samples vs the test set: fid_domain (vaebench's "
                  "dataset classifier, offline; not Inception FID) or fid_inception (pytorch-fid); "
-                 "lower is better", paper=PAPER)
+                 "lower is better", paper=PAPER, scores={"fid_*": "lower"},
+                 quick_params={"num_samples": 500})
 @torch.no_grad()
 def fid(ctx: EvalContext, extractor: str = "domain", num_samples: int = 10_000,
         batch_size: int = 100, weights: str | None = None) -> MetricResult:
@@ -96,7 +97,8 @@ def fid(ctx: EvalContext, extractor: str = "domain", num_samples: int = 10_000,
 
 
 @register_metric("fid_recon", description="FID of reconstructions of test images vs those images: "
-                 "fid_recon_domain or fid_recon_inception; lower is better", paper=PAPER)
+                 "fid_recon_domain or fid_recon_inception; lower is better", paper=PAPER,
+                 scores={"fid_recon_*": "lower"}, quick_params={"num_samples": 500})
 @torch.no_grad()
 def fid_recon(ctx: EvalContext, extractor: str = "domain", num_samples: int = 10_000,
               batch_size: int = 100, weights: str | None = None) -> MetricResult:

@@ -35,12 +35,14 @@ from submitit.core.utils import FailedJobError
 from tqdm import tqdm
 
 from vaebench.errors import VaebenchError
+from vaebench.registry import register_executor
+from vaebench.runner.executors.base import Executor, Outcome, RunTarget
 from vaebench.runner.store import CONFIG, FAILED, RunStore, read_json, write_json
 from vaebench.runner.suite import RunSpec
 
 SLURM_FILE = "slurm.json"
 SLURM_SCHEMA_VERSION = 1
-REPO_PRESETS = Path(__file__).resolve().parents[2] / "slurm"
+REPO_PRESETS = Path(__file__).resolve().parents[3] / "slurm"
 
 # States in which a job may still run the run (sacct / squeue names; "CANCELLED by 0" -> CANCELLED).
 ACTIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING",
@@ -165,11 +167,21 @@ def load_preset(name_or_path: str | Path) -> tuple[SlurmPreset, Path]:
 class SlurmRun(submitit.helpers.Checkpointable):
     """`run_job` for one array task. On preemption or an approaching time limit submitit calls
     `checkpoint`: save the trainer's state, then submitit requeues the job, which calls
-    `run_job` again, and that resumes from the run's checkpoint."""
+    `run_job` again, and that resumes from the run's checkpoint.
+
+    The trainer of the run in progress lives on this callable (`run_job` hands it over), not in
+    a module global; it is left out of the pickle the requeue travels in."""
 
     def __init__(self, results_dir: str, data_root: str, fid_weights: str | None, train: bool = True):
         self.results_dir, self.data_root, self.fid_weights = results_dir, data_root, fid_weights
         self.train = train  # False: an evaluation job (`vaebench evaluate --executor slurm`)
+        self.trainer = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "trainer": None}
+
+    def _hold(self, trainer) -> None:
+        self.trainer = trainer
 
     def __call__(self, spec: RunSpec) -> dict:
         import torch  # imported in the job: submitting needs no torch
@@ -187,12 +199,10 @@ class SlurmRun(submitit.helpers.Checkpointable):
               f"{int(env.get('SLURM_RESTART_COUNT', 0)) + 1}, {torch.get_num_threads()} threads)",
               flush=True)
         return run_job(spec, self.results_dir, self.data_root, progress=False,
-                       fid_weights=self.fid_weights, train=self.train)
+                       fid_weights=self.fid_weights, train=self.train, on_trainer=self._hold)
 
     def checkpoint(self, *args, **kwargs):
-        from vaebench.runner import train
-
-        trainer = train.ACTIVE
+        trainer = self.trainer
         # Mid-step the weights are half-updated: keep the last periodic checkpoint instead.
         if trainer is not None:
             if trainer.save_if_between_steps():
@@ -455,28 +465,57 @@ def wait_for_jobs(suite_dir: Path, run_ids: list[str], progress: bool = True, po
     return outcome
 
 
-def run_slurm(specs: list[RunSpec], results_dir: Path, data_root: Path, preset: str | Path = "local",
-              wait: bool = False, progress: bool = True, fid_weights: Path | None = None,
-              train: bool = True) -> bool:
-    """Submit the suite's pending runs; with `wait`, block until every job has ended.
-    Returns True when all runs have ended (the caller then writes the leaderboard)."""
-    if not specs:
-        return True
-    preset_cfg, preset_path = load_preset(preset)
-    suite_dir = Path(results_dir) / specs[0].suite
-    submitted, held = submit(specs, results_dir, data_root, preset_cfg, preset_path, fid_weights, train)
-    if submitted:
-        first = read_record(RunStore(suite_dir).run_dir(submitted[0]))["job_id"].split("_")[0]
-        print(f"submitted {len(submitted)} run(s) as SLURM job {first} "
-              f"(preset {preset_path}: {preset_cfg.summary()}); logs in {suite_dir / '_slurm'}/")
-    if held:
-        print(f"{len(held)} run(s) already queued or running on SLURM; not submitted again")
-    waiting = submitted + held
-    if not waiting:
-        return True
-    if not wait:
-        print(f"check progress with `vaebench status {suite_dir}`; when all are done, "
-              f"`vaebench leaderboard {suite_dir}` (or add --wait to block until then)")
-        return False
-    wait_for_jobs(suite_dir, waiting, progress=progress)
-    return True
+@register_executor("slurm", description="a SLURM cluster through submitit: one job array per "
+                   "suite, checkpointed and requeued on preemption; --slurm-preset NAME|PATH")
+class SlurmExecutor(Executor):
+    """Submits the pending runs and returns; `wait` follows the jobs until they have ended."""
+
+    @classmethod
+    def add_options(cls, parser) -> None:
+        parser.add_argument("--slurm-preset", metavar="NAME|PATH", default="local",
+                            help="SLURM resources: a preset name from slurm/ or a YAML path "
+                                 "(default: local)")
+
+    def check(self) -> None:
+        self.preset, self.preset_path = load_preset(self.options.get("slurm_preset") or "local")
+
+    def submit(self, specs: list[RunSpec], target: RunTarget) -> list[Outcome]:
+        if not specs:
+            return []
+        if not hasattr(self, "preset"):
+            self.check()
+        suite_dir = target.suite_dir(specs[0].suite)
+        submitted, held = submit(specs, target.results_dir, target.data_root, self.preset,
+                                 self.preset_path, target.fid_weights, target.train)
+        if submitted:
+            first = read_record(RunStore(suite_dir).run_dir(submitted[0]))["job_id"].split("_")[0]
+            print(f"submitted {len(submitted)} run(s) as SLURM job {first} "
+                  f"(preset {self.preset_path}: {self.preset.summary()}); logs in "
+                  f"{suite_dir / '_slurm'}/")
+        if held:
+            print(f"{len(held)} run(s) already queued or running on SLURM; not submitted again")
+        waiting = set(submitted) | set(held)
+        return [Outcome(s.run_id, s.suite, "queued") if s.run_id in waiting
+                else Outcome(s.run_id, s.suite, "done", skipped=True) for s in specs]
+
+    def wait(self, outcomes: list[Outcome], target: RunTarget) -> list[Outcome]:
+        queued = [o.run_id for o in outcomes if o.status == "queued"]
+        if not queued:
+            return outcomes
+        suite_dir = target.suite_dir(outcomes[0].suite)
+        ended = wait_for_jobs(suite_dir, queued, progress=target.progress)
+        return [Outcome(o.run_id, o.suite, ended[o.run_id]) if o.run_id in ended else o
+                for o in outcomes]
+
+    @classmethod
+    def settle(cls, suite_dir: Path) -> None:
+        """Record SLURM jobs that ended without finishing their run as failed runs."""
+        if any(Path(suite_dir).glob(f"*/{SLURM_FILE}")):
+            try:
+                settle_ended_jobs(suite_dir)
+            except VaebenchError as e:
+                print(f"warning: {e}", file=sys.stderr)
+
+    @classmethod
+    def describe(cls, run_dir: Path) -> str:
+        return describe_job(run_dir) if (Path(run_dir) / SLURM_FILE).is_file() else ""
