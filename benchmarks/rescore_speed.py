@@ -6,7 +6,8 @@ laid out as finished trainings in the results store's own format: config.json, m
 untrained beta_vae's weights), trained.json, and codes.npz holding the full code table (737,280
 grid rows x 10 float32 codes: a fixed noisy mixing of the factors, different per run) and the test
 split's codes. `vaebench evaluate` then scores MIG, modularity and SAP; the model is loaded only if
-a metric needs a row that is not kept (it never is here: the benchmark counts the loads).
+a metric needs a row that is not kept. Here it never may: model.pt holds no model, so a metric
+that tried would fail, and the benchmark counts the failures.
 `--explicitness` adds the modularity metric's explicitness half (a multinomial logistic regression
 per factor: seconds per run, and ~99% of that metric's time).
 
@@ -28,9 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-import vaebench.runner.run as run_module
 from vaebench.cli import main
 from vaebench.data.dsprites_grid import index_to_factors
 from vaebench.runner.store import RunStore
@@ -55,10 +54,9 @@ def finished_suite(root: Path, runs: int) -> Path:
     store = RunStore(root / "results" / "rescore")
     factors = index_to_factors(np.arange(737_280)).astype(np.float32)
     factors /= factors.max(0)
-    from vaebench.registry import MODELS
 
     state = io.BytesIO()
-    torch.save(MODELS.get("beta_vae")(MODELS.get("beta_vae").Config(), (1, 64, 64), 3).state_dict(), state)
+    state.write(b"no model: re-scoring from kept codes must not load one")
     for i, spec in enumerate(specs):
         rng = np.random.RandomState(i)
         mixing = np.eye(5, 10, dtype=np.float32) + 0.3 * rng.randn(5, 10).astype(np.float32)
@@ -88,20 +86,22 @@ def main_benchmark() -> int:
         t0 = time.perf_counter()
         suite = finished_suite(root, args.runs)
         setup = time.perf_counter() - t0
-        loads = []
-        original = run_module.load_trained_model
-        run_module.load_trained_model = lambda *a, **k: loads.append(1) or original(*a, **k)
         t0 = time.perf_counter()
-        rc = main(["evaluate", str(suite), "--results", str(root / "results"), "--no-progress"])
-        seconds = time.perf_counter() - t0
+        rc = main(["evaluate", str(suite), "--results", str(root / "results"), "--no-progress",
+                   "--no-report"])  # the re-scoring alone; the HTML report is its own step
+        seconds = time.perf_counter() - t0  # includes loading the dataset and every codes.npz
         store = RunStore(root / "results" / "rescore")
         per_metric = {m: [] for m in ("mig", "modularity", "sap")}
+        errors = 0
         for run_id in store.run_ids():
             summary = store.metrics(run_id)
             for m in per_metric:
-                per_metric[m].append(summary["metrics"][m]["seconds"])
+                if "error" in summary["metrics"][m]:
+                    errors += 1
+                else:
+                    per_metric[m].append(summary["metrics"][m]["seconds"])
     figures = {"runs": args.runs, "exit_code": rc, "evaluate_seconds": round(seconds, 2),
-               "seconds_per_run": round(seconds / args.runs, 3), "models_loaded": len(loads),
+               "seconds_per_run": round(seconds / args.runs, 3), "metric_errors": errors,
                "setup_seconds": round(setup, 1),
                **{f"{m}_seconds_median": round(float(np.median(v)), 3) for m, v in per_metric.items()},
                "explicitness": args.explicitness, "target_seconds": 30}
@@ -109,7 +109,7 @@ def main_benchmark() -> int:
     for k, v in figures.items():
         print(f"  {k:>24}: {v}")
     print(json.dumps(figures))
-    return 0 if rc == 0 else 1
+    return 0 if rc == 0 and errors == 0 else 1
 
 
 if __name__ == "__main__":

@@ -118,14 +118,19 @@ class LocalExecutor(Executor):
         todo = deque()
         from vaebench.runner.run import pending_stage
 
+        evaluate_here = []
         for spec in specs:
             stage = pending_stage(spec, RunStore(target.suite_dir(spec.suite)), target.metrics)
             if stage is None:
                 outcomes[spec.run_id] = Outcome(spec.run_id, spec.suite, "done", skipped=True)
             elif stage == "train" and not target.train:
                 outcomes[spec.run_id] = Outcome(spec.run_id, spec.suite, "untrained", skipped=True)
+            elif stage == "evaluate":
+                evaluate_here.append(spec)
             else:
                 todo.append(spec)
+        for o in self._evaluate_here(evaluate_here, target):
+            outcomes[o.run_id] = o
         if todo:
             gpus, budget = visible_gpus(), thread_budget()
             jobs = min(self.options.get("jobs") or default_jobs(len(gpus), budget), len(todo))
@@ -135,6 +140,29 @@ class LocalExecutor(Executor):
             for o in self._schedule(todo, target, jobs, threads, gpus):
                 outcomes[o.run_id] = o
         return [outcomes[s.run_id] for s in specs]
+
+    def _evaluate_here(self, specs: list[RunSpec], target: RunTarget) -> list[Outcome]:
+        """Trained runs that only miss evaluations are evaluated in this process, one after
+        another: a process of their own would cost more in start-up (~3-10 s of imports) than
+        re-scoring from kept codes takes, and a failing metric is caught and recorded anyway."""
+        from vaebench.runner.run import run_job
+
+        out = []
+        for spec in tqdm(specs, desc="evaluations", unit="run", disable=not target.progress or not specs,
+                         dynamic_ncols=True):
+            t0 = time.perf_counter()
+            r = run_job(spec, target.results_dir, target.data_root, progress=False,
+                        fid_weights=target.fid_weights, train=target.train,
+                        metrics=list(target.metrics) if target.metrics else None)
+            line = f"{r['status']:>6}  {spec.run_id}  (evaluated, {time.perf_counter() - t0:.1f} s)"
+            if r["status"] == "failed":
+                line += f"\n        reason: {r['reason']}"
+            for name, reason in r.get("metric_errors", {}).items():
+                line += f"\n        metric {name} failed: {reason}"
+            tqdm.write(line, file=sys.stdout)
+            out.append(Outcome(spec.run_id, spec.suite, "failed" if r["status"] == "failed" else "done",
+                               r.get("reason", "")))
+        return out
 
     # --- the scheduler ---------------------------------------------------------------------
     def _schedule(self, todo: deque, target: RunTarget, jobs: int, threads: int,
