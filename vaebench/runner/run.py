@@ -29,7 +29,8 @@ from vaebench.errors import NotApplicable, VaebenchError
 from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.registry import DATASETS, METRICS, MODELS
 from vaebench.runner.store import (CONFIG, FAILED, METRICS as METRICS_FILE, RESULTS_SCHEMA_VERSION,
-                                   TRACEBACK, RunStore, atomic_write_bytes, write_json)
+                                   TRACEBACK, RunStore, atomic_write_bytes, log_event,
+                                   remove_temp_files, write_json)
 from vaebench.runner.suite import RunSpec
 from vaebench.runner.train import Trainer, peak_memory, resolve_device, seed_everything
 
@@ -104,6 +105,9 @@ def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path
     if store.state(spec.run_id) == "done":
         return {"run_id": spec.run_id, "status": "done", "skipped": True}
     (run_dir / FAILED).unlink(missing_ok=True)  # a failed run is retried from its checkpoint
+    freed = remove_temp_files(run_dir)  # left by writes that were killed
+    if freed:
+        log_event(run_dir, f"removed {freed} bytes of temporary files left by killed writes")
     write_json(run_dir / CONFIG, spec.to_json())
     try:
         device = resolve_device(spec.device)
@@ -130,6 +134,7 @@ def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path
             "model": spec.model, "model_params": spec.model_params, "seed": spec.seed,
             "grid_keys": list(spec.grid_keys), "scores": scores, "metrics": metrics,
             "after_training": after, "final_loss_terms": trained.final_terms,
+            "recovery": trained.recovery,
             "cost": {"train_seconds": trained.train_seconds, "images_per_s": trained.images_per_s,
                      "eval_seconds": eval_seconds, "device": str(device),
                      "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",

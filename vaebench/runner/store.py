@@ -2,7 +2,11 @@
 
 results/<suite>/<run_id>/
     config.json       the resolved RunSpec (written when the run starts)
-    checkpoint.pt     model + optimizers + step + RNG states (periodic, then final)
+    checkpoint.pt     model + optimizers + step + RNG states (periodic, then final); tensors and
+                      plain values only, loaded with torch.load(weights_only=True)
+    checkpoint.prev.pt the checkpoint before it, kept so a damaged checkpoint.pt costs one interval
+    *.damaged-<UTC>   a file that could not be read, set aside (never deleted)
+    events.log        one line per recovery (checkpoint set aside, resumed from, started afresh)
     train_log.csv     step, loss terms, images/s, elapsed seconds, session (0, then 1 after a resume...)
     metrics.json      the run's results; its presence means the run is done
     failed.json       why the run failed (reason, when); traceback.txt beside it
@@ -22,6 +26,7 @@ RESULTS_SCHEMA_VERSION = 1
 
 CONFIG, CHECKPOINT, LOG, METRICS, FAILED, TRACEBACK = (
     "config.json", "checkpoint.pt", "train_log.csv", "metrics.json", "failed.json", "traceback.txt")
+PREV_CHECKPOINT, EVENTS = "checkpoint.prev.pt", "events.log"
 
 
 def _json_safe(obj):
@@ -37,20 +42,71 @@ def _json_safe(obj):
     return obj
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes, keep_previous: Path | None = None) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`.
+
+    The file gets the mode a plain open() would give (0666 less the umask), not mkstemp's 0600,
+    so teammates sharing a results folder can read it. With `keep_previous`, the old `path` is
+    renamed there first (a kill between the two renames leaves only `keep_previous`: readers
+    fall back to it).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_temp_files(folder: Path) -> int:
+    """Delete the temporary files of writes that were killed (`.<name>.*.tmp`); returns bytes freed.
+
+    Only call this while holding the run's lock: another writer's temporary file is live.
+    """
+    freed = 0
+    for tmp in Path(folder).glob(".*.tmp"):
+        try:
+            size = tmp.stat().st_size
+            tmp.unlink()
+            freed += size
+        except FileNotFoundError:
+            pass
+    return freed
+
+
+def log_event(run_dir: Path, message: str) -> None:
+    """One timestamped line in the run's events.log (recoveries, lock waits): appended, not atomic."""
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(run_dir) / EVENTS, "a") as f:
+        f.write(f"{stamp} {message}\n")
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a file that cannot be read to `<name>.damaged-<UTC time>` beside it; never delete it."""
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    aside = Path(path).with_name(f"{Path(path).name}.damaged-{stamp}")
+    os.replace(path, aside)
+    return aside
 
 
 def write_json(path: Path, obj: Any) -> None:
