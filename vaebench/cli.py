@@ -60,7 +60,7 @@ def cmd_run(args) -> int:
     from vaebench.runner.store import RunStore, write_json
     from vaebench.runner.suite import expand, load_suite
 
-    suite = load_suite(args.suite, args.set)
+    suite = load_suite(args.suite, args.set, max_runs=args.max_runs)
     specs = expand(suite, args.suite)
     results_dir = Path(args.results or suite.results_dir)
     data_root = _data_root(args.data_root, suite.data_root)
@@ -238,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a suite key (YAML value), e.g. --set train.steps=200 "
                         "--set 'seeds=[0]'; repeatable")
     r.add_argument("--dry-run", action="store_true", help="print the run table and exit; train nothing")
+    r.add_argument("--max-runs", type=int, metavar="N",
+                   help="refuse suites that expand to more than N runs (default: the suite's "
+                        "max_runs key, else 10,000)")
     r.add_argument("--executor", choices=["local", "slurm"], default="local",
                    help="where runs execute: this process (default) or a SLURM cluster via submitit")
     r.add_argument("--slurm-preset", metavar="NAME|PATH", default="local",

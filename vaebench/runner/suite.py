@@ -20,9 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vaebench.errors import VaebenchError
 from vaebench.registry import DATASETS, METRICS, MODELS
+from vaebench.runner.safe_yaml import load_bounded
 
 # Bump when the meaning of a resolved config changes, so old results are not mixed with new.
 CONFIG_VERSION = 1
+DEFAULT_MAX_RUNS = 10_000
 
 
 class _Strict(BaseModel):
@@ -81,6 +83,8 @@ class Suite(_Strict):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     results_dir: str = "results"
     data_root: str | None = None
+    # A guard against typos that expand to millions of runs; raise it here or with --max-runs.
+    max_runs: int = Field(DEFAULT_MAX_RUNS, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -169,17 +173,53 @@ def _apply_override(data: dict, item: str, path: Path) -> None:
         node = _child(node, part, item)
     if not isinstance(node, dict):
         raise VaebenchError(f"--set {item!r}: {'.'.join(parts[:-1])} in {path} is not a mapping")
-    node[parts[-1]] = yaml.safe_load(raw)
+    try:
+        node[parts[-1]] = load_bounded(raw, f"--set {item!r}")
+    except yaml.YAMLError as e:
+        raise VaebenchError(f"--set {item!r}: the value is not valid YAML ({_yaml_problem(e)}); "
+                            f"quote lists and mappings whole, e.g. --set 'seeds=[0, 1]'") from None
 
 
-def load_suite(path: str | Path, overrides: list[str] | tuple = ()) -> Suite:
-    """Read and validate a suite file; `overrides` are `KEY=VALUE` strings applied first."""
-    path = Path(path)
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    return " ".join(str(e).split())
+
+
+def count_runs(suite: Suite) -> int:
+    """len(expand(suite)) without expanding: datasets x (grid points of every model) x seeds."""
+    points = 0
+    for m in suite.models:
+        n = 1
+        for values in m.grid.values():
+            n *= len(values)
+        points += n
+    return len(suite.datasets) * points * len(suite.seeds)
+
+
+def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise VaebenchError(f"{path} is a folder; give a suite file inside it, e.g. "
+                            f"suites/quickstart.yaml")
     if not path.is_file():
         raise VaebenchError(f"suite file {path} does not exist (suites ship in suites/, e.g. "
                             f"suites/quickstart.yaml)")
     try:
-        data = yaml.safe_load(path.read_text())
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise VaebenchError(f"{path}: not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} at "
+                            f"offset {e.start}); save the suite as UTF-8") from None
+    except OSError as e:
+        raise VaebenchError(f"{path}: cannot be read ({e.strerror})") from None
+
+
+def load_suite(path: str | Path, overrides: list[str] | tuple = (),
+               max_runs: int | None = None) -> Suite:
+    """Read and validate a suite file; `overrides` are `KEY=VALUE` strings applied first.
+
+    `max_runs` (e.g. --max-runs) overrides the suite's own `max_runs` key.
+    """
+    path = Path(path)
+    try:
+        data = load_bounded(_read_text(path), str(path))
     except yaml.YAMLError as e:
         raise VaebenchError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
@@ -192,6 +232,15 @@ def load_suite(path: str | Path, overrides: list[str] | tuple = ()) -> Suite:
         suite = Suite.model_validate(data)
     except ValidationError as e:
         raise VaebenchError(_format_validation(path, e)) from None
+    if max_runs is not None and max_runs < 1:
+        raise VaebenchError(f"--max-runs {max_runs}: give a positive number of runs")
+    limit = max_runs if max_runs is not None else suite.max_runs
+    n_runs = count_runs(suite)
+    if n_runs > limit:
+        raise VaebenchError(
+            f"{path}: expands to {n_runs:,} runs ({len(suite.datasets)} dataset(s) x grid points "
+            f"x {len(suite.seeds)} seed(s)), more than the limit of {limit:,}. If you mean it, "
+            f"raise the limit with --max-runs {n_runs} or the suite key `max_runs: {n_runs}`.")
     for i, d in enumerate(suite.datasets):
         DATASETS.get(d.name, where=f"{path}: datasets[{i}].name")
     for i, m in enumerate(suite.models):
