@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -11,6 +12,9 @@ from pathlib import Path
 from vaebench.errors import VaebenchError
 
 DEFAULT_DATA_ROOT = "data"
+# Failures of the machine, not of vaebench: a full disk, a read-only or foreign folder.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                      errno.ENOTDIR, errno.EISDIR}
 
 EPILOG = """examples:
   vaebench run suites/quickstart.yaml                 train, evaluate, print the leaderboard
@@ -60,9 +64,15 @@ def cmd_run(args) -> int:
     from vaebench.runner.store import RunStore, write_json
     from vaebench.runner.suite import expand, load_suite
 
+    from vaebench.runner.store import check_writable
+    from vaebench.runner.train import resolve_device
+
     suite = load_suite(args.suite, args.set, max_runs=args.max_runs)
     specs = expand(suite, args.suite)
     results_dir = Path(args.results or suite.results_dir)
+    if results_dir.exists() and not results_dir.is_dir():
+        raise VaebenchError(f"--results {results_dir} is a file; give a folder (it is created "
+                            f"if missing)")
     data_root = _data_root(args.data_root, suite.data_root)
     suite_dir = results_dir / suite.name
     store = RunStore(suite_dir)
@@ -74,9 +84,15 @@ def cmd_run(args) -> int:
         from vaebench.runner.slurm import load_preset
 
         load_preset(args.slurm_preset)  # a bad preset stops here, before anything is written
+    resolve_device(suite.device)  # a GPU that is not there stops here, before anything is written
     # Load every dataset before anything is written: a missing one stops here, cleanly.
-    for d in suite.datasets:
-        load_dataset(d.name, d.params, data_root)
+    for i, d in enumerate(suite.datasets):
+        n_train = load_dataset(d.name, d.params, data_root).num_examples("train")
+        if suite.train.batch_size > n_train:
+            raise VaebenchError(f"{args.suite}: train.batch_size {suite.train.batch_size} is larger "
+                                f"than datasets[{i}] ({d.name}), which has {n_train} training "
+                                f"images; lower the batch size or raise train_size")
+    check_writable(suite_dir)
     write_json(suite_dir / "suite.json", {"suite": suite.model_dump(), "source": str(args.suite),
                                           "run_ids": [s.run_id for s in specs]})
     progress = not args.no_progress
@@ -131,11 +147,16 @@ def _settle_slurm(suite_dir: Path) -> None:
 def cmd_leaderboard(args) -> int:
     from vaebench.report.leaderboard import format_table, leaderboard, write_csv
     from vaebench.report.plots import plot_leaderboard
+    from vaebench.runner.store import check_writable
 
     for suite_dir in _suite_dirs(Path(args.results_dir)):
         _settle_slurm(suite_dir)
         board = leaderboard(suite_dir, sort_by=args.sort_by)
         out = Path(args.output) if args.output else suite_dir / "leaderboard.csv"
+        if out.is_dir():
+            raise VaebenchError(f"-o {out} is a folder; give a CSV file path such as "
+                                f"{out / 'leaderboard.csv'}")
+        check_writable(out.parent)
         write_csv(board, out)
         plot_leaderboard(board, out.with_suffix(".png"))
         print(f"== {suite_dir.name} ==\n{format_table(board)}\n-> {out}")
@@ -176,6 +197,9 @@ def cmd_fid(args) -> int:
     from vaebench.runner.run import default_cache_dir, load_dataset
     from vaebench.runner.train import resolve_device
 
+    if args.batch_size < 1:
+        raise VaebenchError(f"--batch-size {args.batch_size}: give a positive number of images")
+    device = resolve_device(args.device)  # a bad device stops before any work
     real_is_folder = Path(args.real).is_dir()
     if not real_is_folder and args.real not in DATASETS:
         raise VaebenchError(f"REAL {args.real!r} is neither a folder nor a dataset; give a folder "
@@ -188,17 +212,18 @@ def cmd_fid(args) -> int:
     dataset = None
     if not real_is_folder or args.extractor == "domain":
         dataset = load_dataset(name, {}, data_root)
-    extractor = make_extractor(args.extractor, dataset, cache_dir, data_root, args.fid_weights)
-    extractor.to(resolve_device(args.device))
     if args.extractor == "domain":  # files become images of the dataset's channels and size
         channels, size = dataset.image_shape[0], tuple(dataset.image_shape[1:])
     else:  # as pytorch-fid's CLI: RGB, resized by the network
         channels, size = 3, None
-    fake = feature_statistics(load_image_folder(args.fake_dir, channels, size), extractor,
-                              args.batch_size)
+    # images first: a damaged file stops before an extractor is built (or trained)
+    fake_images = load_image_folder(args.fake_dir, channels, size)
+    real_images = load_image_folder(args.real, channels, size) if real_is_folder else None
+    extractor = make_extractor(args.extractor, dataset, cache_dir, data_root, args.fid_weights)
+    extractor.to(device)
+    fake = feature_statistics(fake_images, extractor, args.batch_size)
     if real_is_folder:
-        real = feature_statistics(load_image_folder(args.real, channels, size), extractor,
-                                  args.batch_size)
+        real = feature_statistics(real_images, extractor, args.batch_size)
         real_what = f"{args.real} ({real.num_images} images)"
     else:
         real, _ = reference_statistics(dataset, extractor, dataset.num_examples("test"), cache_dir,
@@ -309,6 +334,14 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except VaebenchError as e:
         print(f"vaebench: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        print(f"vaebench: error: cannot write or read{where}: {e.strerror} (errno "
+              f"{errno.errorcode.get(e.errno, e.errno)}). Free space, fix the folder's permissions "
+              f"or give another folder, then run the command again.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nvaebench: interrupted; run the same command again to resume.", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import PositiveInt
 import torch
 
 from vaebench.metrics.base import EvalContext, MetricResult
@@ -12,7 +13,7 @@ from vaebench.registry import register_metric
 @register_metric("elbo", description="test ELBO per image (nats; higher is better), with its "
                  "reconstruction and KL terms", paper="Kingma & Welling 2014")
 @torch.no_grad()
-def elbo(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
+def elbo(ctx: EvalContext, num_examples: PositiveInt | None = None) -> MetricResult:
     """Mean over the test split (or its first `num_examples`) of the model's bound; one
     posterior sample per image, drawn from a generator seeded by the run's seed."""
     torch.manual_seed(ctx.seed)
@@ -31,7 +32,7 @@ def elbo(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
 @register_metric("recon_error", description="test reconstruction error per image: Bernoulli "
                  "NLL of the decoded posterior mean (nats; lower is better), and pixel MSE")
 @torch.no_grad()
-def recon_error(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
+def recon_error(ctx: EvalContext, num_examples: PositiveInt | None = None) -> MetricResult:
     nll, sq, n = 0.0, 0.0, 0
     for x, y in ctx.dataset.iter_batches("test", ctx.batch_size, ctx.device, limit=num_examples):
         x_hat = ctx.model.reconstruct(x, y).clamp(1e-6, 1 - 1e-6)

@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 from torch import nn
 
@@ -33,7 +33,7 @@ LOG_2PI = math.log(2 * math.pi)
 
 @config_dataclass
 class ModelConfig:
-    latent_dim: int = 10
+    latent_dim: int = Field(10, ge=1, strict=True)
 
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -73,6 +73,39 @@ def atomic_write_bytes(path: Path, data: bytes, keep_previous: Path | None = Non
         raise
 
 
+def check_writable(folder: Path, reserve: int = 1 << 20) -> None:
+    """Refuse a folder we cannot write `reserve` bytes into, leaving nothing behind.
+
+    Folders it had to create are removed again on failure, so a refused start writes nothing.
+    """
+    from vaebench.errors import VaebenchError
+
+    folder = Path(folder)
+    created = []
+    probe = None
+    try:
+        for parent in reversed([folder, *folder.parents]):
+            if not parent.exists():
+                parent.mkdir()
+                created.append(parent)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"\0" * reserve)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        if probe:
+            Path(probe).unlink(missing_ok=True)
+        for d in reversed(created):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        raise VaebenchError(f"cannot write into {folder}: {e.strerror}. Free space, fix the "
+                            f"folder's permissions or give another folder.") from None
+    Path(probe).unlink(missing_ok=True)
+
+
 def remove_temp_files(folder: Path) -> int:
     """Delete the temporary files of writes that were killed (`.<name>.*.tmp`); returns bytes freed.
 

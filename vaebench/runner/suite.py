@@ -13,10 +13,11 @@ import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator,
+                      model_validator)
 
 from vaebench.errors import VaebenchError
 from vaebench.registry import DATASETS, METRICS, MODELS
@@ -61,22 +62,27 @@ class MetricSpec(_Strict):
 
 
 class TrainSpec(_Strict):
-    steps: int = Field(1000, gt=0)
-    batch_size: int = Field(64, gt=0)
+    # strict: `steps: true` is a mistake, not one step
+    steps: int = Field(1000, gt=0, strict=True)
+    batch_size: int = Field(64, gt=0, strict=True)
     optimizer: Literal["adam"] = "adam"
     lr: float = Field(1e-4, gt=0)
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.999, ge=0, lt=1)
     # Bookkeeping only: not part of a run's identity.
-    checkpoint_every: int = Field(500, gt=0)
-    log_every: int = Field(50, gt=0)
+    checkpoint_every: int = Field(500, gt=0, strict=True)
+    log_every: int = Field(50, gt=0, strict=True)
+
+
+# numpy's seed range; strict, so `seeds: [true]` is refused rather than read as seed 1
+Seed = Annotated[int, Field(ge=0, lt=2**32, strict=True)]
 
 
 class Suite(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     datasets: list[DatasetSpec] = Field(min_length=1)
     models: list[ModelSpec] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     train: TrainSpec = Field(default_factory=TrainSpec)
     metrics: list[MetricSpec] = Field(default_factory=lambda: [MetricSpec(name="elbo"),
                                                                MetricSpec(name="recon_error")])
@@ -85,6 +91,16 @@ class Suite(_Strict):
     data_root: str | None = None
     # A guard against typos that expand to millions of runs; raise it here or with --max-runs.
     max_runs: int = Field(DEFAULT_MAX_RUNS, ge=1)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_once(cls, metrics):
+        names = [m.name for m in metrics]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed twice; list each metric once (its "
+                             f"params in one entry)")
+        return metrics
 
     @model_validator(mode="before")
     @classmethod
@@ -256,15 +272,27 @@ def load_suite(path: str | Path, overrides: list[str] | tuple = (),
 
 
 def _check_params(fn, params: dict, where: str, skip_first: bool = True) -> None:
-    """Keyword parameters of a registered function: unknown names are an error."""
+    """Keyword parameters of a registered function: unknown names are an error, and each value
+    is validated (strictly: no "3" for 3, no true for 1) against the signature's annotation."""
     import inspect
 
-    sig = list(inspect.signature(fn).parameters.values())[1 if skip_first else 0:]
-    allowed = {p.name for p in sig if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    sig = list(inspect.signature(fn, eval_str=True).parameters.values())[1 if skip_first else 0:]
+    kw = [p for p in sig if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    allowed = {p.name for p in kw}
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise VaebenchError(f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
                             f"allowed: {', '.join(sorted(allowed)) or 'none'}")
+    fields = {p.name: (Any if p.annotation is p.empty else p.annotation, p.default)
+              for p in kw if p.name in params}
+    typed = create_model(f"{getattr(fn, '__name__', 'params')}_params",
+                         __config__=ConfigDict(strict=True, arbitrary_types_allowed=True), **fields)
+    try:
+        typed(**params)
+    except ValidationError as e:
+        msgs = "; ".join(f"{where}.{_loc(err['loc'][:1])}: {err['msg']} (given: {err.get('input')!r})"
+                         for err in e.errors())
+        raise VaebenchError(msgs) from None
 
 
 def resolve_model_params(name: str, params: dict, where: str) -> dict:

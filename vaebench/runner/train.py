@@ -40,12 +40,22 @@ class NonFiniteLoss(VaebenchError):
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """auto (the GPU if there is one), cpu, cuda or cuda:N; checked against this machine."""
+    import re
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", str(name)):
+        raise VaebenchError(f"device {name!r} is not one of auto, cpu, cuda, cuda:N")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise VaebenchError(f"device {name!r} was asked for, but this machine has no CUDA GPU "
                             f"visible to torch; use device: auto or cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise VaebenchError(f"device {name!r} was asked for, but this machine has "
+                            f"{torch.cuda.device_count()} CUDA GPU(s) (cuda:0 to "
+                            f"cuda:{torch.cuda.device_count() - 1}); use device: auto or cuda")
+    return device
 
 
 def seed_everything(seed: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from typing import Callable
 
+from pydantic import PositiveInt
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -78,8 +79,8 @@ def _points(ground_truth, codes_of, random_state, batch_size, num_points):
                  "naming the factor two batches share from their mean absolute code difference",
                  paper="Higgins et al. 2017, beta-VAE: Learning Basic Visual Concepts with a "
                        "Constrained Variational Framework")
-def betavae_score_metric(ctx: EvalContext, batch_size: int = 64, num_train: int = 10_000,
-                         num_eval: int = 5_000, code_table: bool = True) -> MetricResult:
+def betavae_score_metric(ctx: EvalContext, batch_size: PositiveInt = 64, num_train: PositiveInt = 10_000,
+                         num_eval: PositiveInt = 5_000, code_table: bool = True) -> MetricResult:
     check_counts("betavae_score", batch_size=batch_size, num_train=num_train, num_eval=num_eval)
     gt = ground_truth(ctx, "betavae_score")
     rs = np.random.RandomState(ctx.seed)

@@ -3,6 +3,7 @@ disentanglement_lib's `compute_dci`: importances from gradient-boosted trees."""
 
 from __future__ import annotations
 
+from pydantic import PositiveInt
 import numpy as np
 import scipy.stats
 from joblib import Parallel, delayed
@@ -82,8 +83,8 @@ def _weighted(values, weights, importance) -> float:
                  "tree importances (code -> factor), informativeness = their test accuracy",
                  paper="Eastwood & Williams 2018, A Framework for the Quantitative Evaluation of "
                        "Disentangled Representations")
-def dci_metric(ctx: EvalContext, num_train: int = 10_000, num_test: int = 5_000,
-               batch_size: int = 16, n_jobs: int | None = -1,
+def dci_metric(ctx: EvalContext, num_train: PositiveInt = 10_000, num_test: PositiveInt = 5_000,
+               batch_size: PositiveInt = 16, n_jobs: int | None = -1,
                code_table: bool = True) -> MetricResult:
     """n_jobs: factors fitted in parallel (-1: all cores); scores do not depend on it."""
     check_counts("dci", num_train=num_train, num_test=num_test, batch_size=batch_size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from pydantic import PositiveInt
 import numpy as np
 
 from vaebench.data.base import GroundTruthFactors
@@ -98,8 +99,8 @@ def _votes(ground_truth, codes_of, random_state, batch_size, num_votes, global_v
 @register_metric("factorvae_score", description="FactorVAE score: accuracy of a majority-vote "
                  "classifier naming the factor held fixed from the code dim of least variance",
                  paper="Kim & Mnih 2018, Disentangling by Factorising")
-def factorvae_score_metric(ctx: EvalContext, batch_size: int = 64, num_train: int = 10_000,
-                           num_eval: int = 5_000, num_variance_estimate: int = 10_000,
+def factorvae_score_metric(ctx: EvalContext, batch_size: PositiveInt = 64, num_train: PositiveInt = 10_000,
+                           num_eval: PositiveInt = 5_000, num_variance_estimate: PositiveInt = 10_000,
                            prune_threshold: float = 0.05, code_table: bool = True) -> MetricResult:
     check_counts("factorvae_score", batch_size=batch_size, num_train=num_train,
                  num_eval=num_eval, num_variance_estimate=num_variance_estimate)
