@@ -106,19 +106,40 @@ def cmd_run(args) -> int:
     else:
         from vaebench.runner.local import run_local
 
-        run_local(specs, results_dir, data_root, progress=progress, fid_weights=args.fid_weights)
+        outcomes = run_local(specs, results_dir, data_root, progress=progress,
+                             fid_weights=args.fid_weights)
+        busy = [o for o in outcomes if o["status"] == "busy"]
+        if busy:
+            print(f"\n{len(busy)} run(s) skipped: another process is training them; run this "
+                  f"command again once it has finished", file=sys.stderr)
     board = leaderboard(suite_dir)
     write_csv(board, suite_dir / "leaderboard.csv")
     plot_leaderboard(board, suite_dir / "leaderboard.png")
     print(format_table(board))
     print(f"\nleaderboard: {suite_dir / 'leaderboard.csv'} (picture: leaderboard.png)")
-    failed = [s.run_id for s in specs if store.state(s.run_id) == "failed"]
+    _print_damaged(board.attrs.get("damaged", []))
+    states = {s.run_id: store.state(s.run_id) for s in specs}
+    failed = [rid for rid, state in states.items() if state == "failed"]
+    metric_errors = {rid: store.metric_errors(rid) for rid, state in states.items() if state == "done"}
+    metric_errors = {rid: e for rid, e in metric_errors.items() if e}
     if failed:
         print(f"\n{len(failed)} run(s) failed; see `vaebench status {suite_dir}`:", file=sys.stderr)
         for rid in failed:
             print(f"  {rid}: {store.failure(rid)['reason']}", file=sys.stderr)
-        return 1
-    return 0
+    if metric_errors:
+        print(f"\n{len(metric_errors)} run(s) finished with a failed metric:", file=sys.stderr)
+        for rid, errors in metric_errors.items():
+            for name, error in errors.items():
+                print(f"  {rid}: {name}: {error}", file=sys.stderr)
+    return 1 if failed or metric_errors or board.attrs.get("damaged") else 0
+
+
+def _print_damaged(damaged) -> None:
+    """Runs skipped because a results file is damaged: the file and what is wrong with it."""
+    if damaged:
+        print(f"\n{len(damaged)} damaged run(s) skipped:", file=sys.stderr)
+        for d in damaged:
+            print(f"  {d.path}: {d.problem}", file=sys.stderr)
 
 
 def _suite_dirs(path: Path) -> list[Path]:
@@ -160,6 +181,7 @@ def cmd_leaderboard(args) -> int:
         write_csv(board, out)
         plot_leaderboard(board, out.with_suffix(".png"))
         print(f"== {suite_dir.name} ==\n{format_table(board)}\n-> {out}")
+        _print_damaged(board.attrs.get("damaged", []))
     return 0
 
 
@@ -172,7 +194,10 @@ def cmd_status(args) -> int:
         summary, store = suite_summary(suite_dir), RunStore(suite_dir)
         c = summary["counts"]
         print(f"== {suite_dir.name}: {c['done']} done, {c['failed']} failed, "
-              f"{c['started']} started (resume on the next run), {c['pending']} pending")
+              f"{c['started']} started (resume on the next run), {c['pending']} pending"
+              + (f", {c['damaged']} damaged (finished again on the next run)" if c["damaged"] else ""))
+        for d in summary["damaged"]:
+            print(f"  damaged  {d.path}: {d.problem}")
         for rid, state in summary["states"].items():
             line = f"  {state:<8} {rid}"
             slurm_file = store.run_dir(rid) / "slurm.json"
@@ -183,7 +208,10 @@ def cmd_status(args) -> int:
             if state == "failed":
                 fail = store.failure(rid)
                 line += f"\n           reason: {fail['reason']}\n           traceback: {fail.get('traceback', '-')}"
-            if state != "done" or args.verbose:
+            errors = store.metric_errors(rid) if state == "done" else {}
+            for name, error in errors.items():
+                line += f"\n           metric {name} failed: {error}"
+            if (state not in ("done", "damaged") or errors) or args.verbose:
                 print(line)
     return 0
 

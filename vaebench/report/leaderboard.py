@@ -7,13 +7,12 @@ n_failed, then `<score>_mean` / `<score>_std` over seeds for every metric score 
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from vaebench.runner.store import FAILED, METRICS, RunStore, atomic_write_bytes, read_json
+from vaebench.runner.store import DamagedFile, RunStore, atomic_write_bytes
 
 KEYS = ["dataset", "model", "params"]
 COST_COLUMNS = ["train_seconds", "images_per_s", "eval_seconds", "peak_memory_mb"]
@@ -33,11 +32,14 @@ def params_label(model_params: dict, grid_keys) -> str:
 
 def run_table(suite_dir: Path) -> pd.DataFrame:
     """One row per finished run: keys, seed, every score, cost columns."""
-    store, rows = RunStore(suite_dir), []
+    store, rows, damaged = RunStore(suite_dir), [], []
     for run_id in store.run_ids():
-        if store.state(run_id) != "done":
+        state = store.state(run_id)
+        if state == "damaged":
+            damaged.append(store.damage(run_id))
+        if state != "done":
             continue
-        m = read_json(store.run_dir(run_id) / METRICS)
+        m = store.metrics(run_id)
         cost = m["cost"]
         rows.append({"dataset": m["dataset"], "model": m["model"],
                      "params": params_label(m["model_params"], m.get("grid_keys", [])),
@@ -45,15 +47,21 @@ def run_table(suite_dir: Path) -> pd.DataFrame:
                      **{k: (np.nan if v is None else v) for k, v in m["scores"].items()},
                      "train_seconds": cost["train_seconds"], "images_per_s": cost["images_per_s"],
                      "eval_seconds": cost["eval_seconds"],
-                     "peak_memory_mb": cost["peak_memory_bytes"] / 2**20})
-    return pd.DataFrame(rows)
+                     "peak_memory_mb": cost["peak_memory_bytes"] / 2**20,
+                     "metric_errors": len(store.metric_errors(run_id))})
+    table = pd.DataFrame(rows)
+    table.attrs["damaged"] = damaged  # skipped runs: DamagedFile (path, problem) each
+    return table
 
 
 def failed_table(suite_dir: Path) -> pd.DataFrame:
     store, rows = RunStore(suite_dir), []
     for run_id in store.run_ids():
         if store.state(run_id) == "failed":
-            cfg, fail = store.config(run_id), read_json(store.run_dir(run_id) / FAILED)
+            try:
+                cfg, fail = store.config(run_id), store.failure(run_id)
+            except DamagedFile:
+                continue  # not attributable to a row; `vaebench status` lists it
             rows.append({"dataset": cfg["dataset"], "model": cfg["model"],
                          "params": params_label(cfg["model_params"], cfg.get("grid_keys", [])),
                          "seed": cfg["seed"], "run_id": run_id, "reason": fail["reason"]})
@@ -64,16 +72,20 @@ def leaderboard(suite_dir: Path | str, sort_by: str | None = None) -> pd.DataFra
     suite_dir = Path(suite_dir)
     runs, failed = run_table(suite_dir), failed_table(suite_dir)
     if runs.empty:
-        return pd.DataFrame(columns=KEYS + ["n_seeds", "n_failed"])
-    values = [c for c in runs.columns if c not in KEYS + ["seed", "run_id", "device"]]
+        board = pd.DataFrame(columns=KEYS + ["n_seeds", "n_failed"])
+        board.attrs["damaged"] = runs.attrs["damaged"]
+        return board
+    values = [c for c in runs.columns if c not in KEYS + ["seed", "run_id", "device", "metric_errors"]]
     grouped = runs.groupby(KEYS, sort=True, dropna=False)
     board = grouped[values].agg(["mean", "std"])
     board.columns = [f"{c}_{stat}" for c, stat in board.columns]
     board.insert(0, "n_seeds", grouped.size())
     n_failed = failed.groupby(KEYS).size() if not failed.empty else pd.Series(dtype=int)
     board.insert(1, "n_failed", n_failed.reindex(board.index).fillna(0).astype(int))
-    board.insert(2, "device", grouped["device"].first())
+    board.insert(2, "n_metric_errors", grouped["metric_errors"].sum())
+    board.insert(3, "device", grouped["device"].first())
     board = board.reset_index()
+    board.attrs["damaged"] = runs.attrs["damaged"]
     if sort_by:
         col = sort_by if sort_by in board.columns else f"{sort_by}_mean"
         if col not in board.columns:
@@ -109,11 +121,15 @@ def format_table(board: pd.DataFrame, max_scores: int = 8) -> str:
 
 def suite_summary(suite_dir: Path) -> dict:
     """Counts by state, using results/<suite>/suite.json (written by `run`) to know pending runs."""
-    store = RunStore(suite_dir)
-    planned = set()
-    if (Path(suite_dir) / "suite.json").is_file():
-        planned = set(json.loads((Path(suite_dir) / "suite.json").read_text())["run_ids"])
+    store, damaged = RunStore(suite_dir), []
+    try:
+        planned = set(store.planned_run_ids())
+    except DamagedFile as e:  # pending runs are then unknown; the rest is still counted
+        planned = set()
+        damaged.append(e)
     ids = sorted(planned | set(store.run_ids()))
     states = {rid: store.state(rid) for rid in ids}
-    return {"states": states,
-            "counts": {s: sum(v == s for v in states.values()) for s in ("done", "failed", "started", "pending")}}
+    damaged += [store.damage(rid) for rid, state in states.items() if state == "damaged"]
+    return {"states": states, "damaged": damaged,
+            "counts": {s: sum(v == s for v in states.values())
+                       for s in ("done", "failed", "started", "pending", "damaged")}}

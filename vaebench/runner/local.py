@@ -20,7 +20,8 @@ def run_local(specs: list[RunSpec], results_dir: Path, data_root: Path, progress
     for spec in bar:
         store = RunStore(Path(results_dir) / spec.suite)
         if store.state(spec.run_id) == "done":
-            outcomes.append({"run_id": spec.run_id, "status": "done", "skipped": True})
+            outcomes.append({"run_id": spec.run_id, "status": "done", "skipped": True,
+                             "metric_errors": store.metric_errors(spec.run_id)})
             continue
         t0 = time.perf_counter()
         out = run_job(spec, results_dir, data_root, progress=progress, fid_weights=fid_weights)
@@ -28,6 +29,10 @@ def run_local(specs: list[RunSpec], results_dir: Path, data_root: Path, progress
         line = f"{out['status']:>6}  {spec.run_id}  ({took:.1f} s)"
         if out["status"] == "failed":
             line += f"\n        reason: {out['reason']}"
+        if out["status"] == "busy":
+            line += f"  skipped: another process is training it ({out['holder']})"
+        for name, error in out.get("metric_errors", {}).items():
+            line += f"\n        metric {name} failed: {error}"
         tqdm.write(line)
         outcomes.append(out)
     return outcomes

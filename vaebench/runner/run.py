@@ -30,7 +30,8 @@ from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.registry import DATASETS, METRICS, MODELS
 from vaebench.runner.store import (CONFIG, FAILED, METRICS as METRICS_FILE, RESULTS_SCHEMA_VERSION,
                                    TRACEBACK, RunStore, atomic_write_bytes, log_event,
-                                   remove_temp_files, write_json)
+                                   remove_temp_files, set_aside, write_json)
+from vaebench.runner.lock import RunLock
 from vaebench.runner.suite import RunSpec
 from vaebench.runner.train import Trainer, peak_memory, resolve_device, seed_everything
 
@@ -103,12 +104,41 @@ def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path
     store = RunStore(Path(results_dir) / spec.suite)
     run_dir = store.run_dir(spec.run_id)
     if store.state(spec.run_id) == "done":
-        return {"run_id": spec.run_id, "status": "done", "skipped": True}
+        return _done(store, spec.run_id, skipped=True)
+    with RunLock(run_dir) as lock:
+        if not lock.held:  # another `vaebench run` (or SLURM job) is training it: leave it be
+            return {"run_id": spec.run_id, "status": "busy", "skipped": True, "holder": lock.holder}
+        return _run_locked(spec, store, run_dir, data_root, progress, fid_weights)
+
+
+def _done(store: RunStore, run_id: str, skipped: bool) -> dict:
+    return {"run_id": run_id, "status": "done", "skipped": skipped,
+            "metric_errors": store.metric_errors(run_id)}
+
+
+def _set_aside_damage(store: RunStore, run_id: str) -> None:
+    """A finished run whose metrics.json or config.json cannot be read: keep the file aside and
+    let the run finish again (from its last checkpoint: only the evaluation is repeated)."""
+    damage = store.damage(run_id)
+    if damage is not None and damage.path.exists():
+        aside = set_aside(damage.path)
+        log_event(store.run_dir(run_id), f"{damage}; kept aside as {aside.name}, the run is "
+                                         f"finished again from its checkpoint")
+
+
+def _run_locked(spec: RunSpec, store: RunStore, run_dir: Path, data_root, progress, fid_weights):
+    state = store.state(spec.run_id)  # again: another process may have finished it meanwhile
+    if state == "done":
+        return _done(store, spec.run_id, skipped=True)
+    if state == "damaged":
+        _set_aside_damage(store, spec.run_id)
     (run_dir / FAILED).unlink(missing_ok=True)  # a failed run is retried from its checkpoint
     freed = remove_temp_files(run_dir)  # left by writes that were killed
     if freed:
         log_event(run_dir, f"removed {freed} bytes of temporary files left by killed writes")
     write_json(run_dir / CONFIG, spec.to_json())
+    if store.state(spec.run_id) == "done":  # only its config.json was missing
+        return _done(store, spec.run_id, skipped=True)
     try:
         device = resolve_device(spec.device)
         dataset = load_dataset(spec.dataset, spec.dataset_params, Path(data_root))
@@ -128,6 +158,10 @@ def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path
         eval_seconds = time.perf_counter() - t0
         mem, mem_kind = peak_memory(device)
         scores = {k: v for r in metrics.values() for k, v in r.get("scores", {}).items()}
+        if not (run_dir / CONFIG).is_file():  # the folder was removed or emptied while training
+            write_json(run_dir / CONFIG, spec.to_json())
+            log_event(run_dir, "config.json was gone when the run finished (was the run folder "
+                               "removed while it trained?); written again")
         write_json(run_dir / METRICS_FILE, {
             "schema_version": RESULTS_SCHEMA_VERSION, "vaebench_version": vaebench.__version__,
             "status": "done", "run_id": spec.run_id, "suite": spec.suite, "dataset": spec.dataset,
@@ -143,7 +177,7 @@ def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path
                      "resumed_from_step": trained.resumed_from},
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         })
-        return {"run_id": spec.run_id, "status": "done", "skipped": False}
+        return _done(store, spec.run_id, skipped=False)
     except Exception as e:
         reason = str(e) if isinstance(e, VaebenchError) else f"{type(e).__name__}: {e}"
         atomic_write_bytes(run_dir / TRACEBACK, traceback.format_exc().encode())

@@ -22,11 +22,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
+from vaebench.errors import VaebenchError
+
 RESULTS_SCHEMA_VERSION = 1
 
 CONFIG, CHECKPOINT, LOG, METRICS, FAILED, TRACEBACK = (
     "config.json", "checkpoint.pt", "train_log.csv", "metrics.json", "failed.json", "traceback.txt")
-PREV_CHECKPOINT, EVENTS = "checkpoint.prev.pt", "events.log"
+PREV_CHECKPOINT, EVENTS, SUITE = "checkpoint.prev.pt", "events.log", "suite.json"
 
 
 def _json_safe(obj):
@@ -150,6 +154,81 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
+class DamagedFile(VaebenchError):
+    """A results file that exists but cannot be used: truncated, empty, not JSON, wrong shape."""
+
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = Path(path), problem
+
+    def __reduce__(self):  # copyable and picklable (pandas deep-copies a table's attrs)
+        return (DamagedFile, (self.path, self.problem))
+
+
+class _Cost(BaseModel):
+    device: str
+    train_seconds: float
+    images_per_s: float
+    eval_seconds: float
+    peak_memory_bytes: float
+
+
+class _MetricsFile(BaseModel):
+    """What readers of metrics.json rely on (more keys are allowed)."""
+    dataset: str
+    model: str
+    model_params: dict
+    seed: int
+    scores: dict[str, float | None]
+    cost: _Cost
+
+
+class _ConfigFile(BaseModel):
+    dataset: str
+    model: str
+    model_params: dict
+    seed: int
+
+
+class _FailedFile(BaseModel):
+    reason: str
+
+
+class _SuiteFile(BaseModel):
+    run_ids: list[str]
+
+
+_SHAPES = {METRICS: _MetricsFile, CONFIG: _ConfigFile, FAILED: _FailedFile, SUITE: _SuiteFile}
+
+
+def read_checked(path: Path) -> dict:
+    """A results JSON file, checked against the shape its readers rely on; DamagedFile if not."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DamagedFile(path, f"cannot be read ({e.strerror})") from None
+    if not raw.strip():
+        raise DamagedFile(path, "empty")
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DamagedFile(path, "not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise DamagedFile(path, f"not valid JSON, truncated? ({e.msg} at line {e.lineno} "
+                                f"column {e.colno})") from None
+    if not isinstance(obj, dict):
+        raise DamagedFile(path, f"a JSON {type(obj).__name__}, not an object")
+    shape = _SHAPES.get(path.name)
+    if shape is not None:
+        try:
+            shape.model_validate(obj)
+        except ValidationError as e:
+            wrong = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:4])
+            raise DamagedFile(path, f"not a vaebench {path.name} ({wrong})") from None
+    return obj
+
+
 class RunStore:
     """The folder of one suite's results: results/<suite>/."""
 
@@ -160,26 +239,62 @@ class RunStore:
         return self.root / run_id
 
     def run_ids(self) -> list[str]:
+        """Run folders: any with config.json, metrics.json or failed.json (a done run that lost
+        its config.json is listed, and reported as damaged)."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / CONFIG).is_file())
+        return sorted(p.name for p in self.root.iterdir()
+                      if any((p / name).is_file() for name in (CONFIG, METRICS, FAILED)))
 
     def state(self, run_id: str) -> str:
-        """'done', 'failed', 'started' (begun, not finished: the next run resumes it) or 'pending'."""
+        """'done', 'damaged' (metrics.json or config.json unreadable or missing: see `damage`),
+        'failed', 'started' (begun, not finished: the next run resumes it) or 'pending'."""
         d = self.run_dir(run_id)
         if (d / METRICS).is_file():
-            return "done"
+            return "damaged" if self.damage(run_id) else "done"
         if (d / FAILED).is_file():
             return "failed"
         if (d / CHECKPOINT).is_file() or (d / CONFIG).is_file():
             return "started"
         return "pending"
 
+    def damage(self, run_id: str) -> DamagedFile | None:
+        """Why a finished run cannot be used, or None: both its metrics.json and config.json
+        must read back."""
+        d = self.run_dir(run_id)
+        for name in (METRICS, CONFIG):
+            if not (d / name).is_file():
+                return DamagedFile(d / name, "missing (the run folder was removed or emptied "
+                                             "while the run trained?)")
+            try:
+                read_checked(d / name)
+            except DamagedFile as e:
+                return e
+        return None
+
     def failure(self, run_id: str) -> dict:
-        return read_json(self.run_dir(run_id) / FAILED)
+        """failed.json; a damaged one still gives a reason that says so."""
+        try:
+            return read_checked(self.run_dir(run_id) / FAILED)
+        except DamagedFile as e:
+            return {"reason": f"(the failure record is damaged: {e})"}
 
     def metrics(self, run_id: str) -> dict:
-        return read_json(self.run_dir(run_id) / METRICS)
+        return read_checked(self.run_dir(run_id) / METRICS)
 
     def config(self, run_id: str) -> dict:
-        return read_json(self.run_dir(run_id) / CONFIG)
+        return read_checked(self.run_dir(run_id) / CONFIG)
+
+    def planned_run_ids(self) -> list[str]:
+        """suite.json's run ids (written by `run`); [] if absent. DamagedFile if unreadable."""
+        path = self.root / SUITE
+        return read_checked(path)["run_ids"] if path.is_file() else []
+
+    def metric_errors(self, run_id: str) -> dict[str, str]:
+        """{metric: error} for the metrics of a done run that failed at run time."""
+        try:
+            m = self.metrics(run_id)
+        except DamagedFile:
+            return {}
+        return {name: r["error"] for name, r in (m.get("metrics") or {}).items()
+                if isinstance(r, dict) and "error" in r}
