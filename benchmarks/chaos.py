@@ -53,18 +53,19 @@ def scores(suite_dir: Path) -> dict:
 
 
 def phase(suite_dir: Path) -> str:
-    """Where a kill landed, from what the folder shows right after it."""
-    if list(suite_dir.glob("*/.checkpoint.pt.*.tmp")):
+    """Where a kill landed, from what the unfinished run's folder shows right after it."""
+    unfinished = [d for d in suite_dir.iterdir() if d.is_dir() and (d / "config.json").is_file()
+                  and not (d / "metrics.json").is_file()]
+    if not unfinished:
+        return "between runs"
+    if any(d.glob(".*.tmp") for d in unfinished) and any(list(d.glob(".*.tmp")) for d in unfinished):
         return "checkpoint write"
-    logs = list(suite_dir.glob("*/train_log.csv"))
-    done = len(list(suite_dir.glob("*/metrics.json")))
-    if not logs:
-        return "start-up"
-    steps = [int(p.read_text().strip().splitlines()[-1].split(",")[0]) for p in logs
-             if len(p.read_text().strip().splitlines()) > 1]
-    if steps and max(steps) >= STEPS and done < len(logs):
-        return "evaluation"
-    return "training"
+    steps = 0
+    for d in unfinished:
+        lines = (d / "train_log.csv").read_text().strip().splitlines() if (d / "train_log.csv").is_file() else []
+        if len(lines) > 1:
+            steps = max(steps, int(float(lines[-1].split(",")[0])))
+    return "evaluation" if steps >= STEPS else "training"
 
 
 STEPS = 200
