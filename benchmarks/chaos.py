@@ -52,13 +52,21 @@ def scores(suite_dir: Path) -> dict:
             for p in sorted(suite_dir.glob("*/metrics.json"))}
 
 
+def wait_for_temp_file(proc: subprocess.Popen, suite_dir: Path, until: float) -> None:
+    """Return (raising TimeoutExpired, to be killed) the moment a `.checkpoint.pt.*.tmp` exists."""
+    while time.perf_counter() < until and proc.poll() is None:
+        if suite_dir.exists() and list(suite_dir.glob("*/.checkpoint.pt.*.tmp")):
+            raise subprocess.TimeoutExpired(proc.args, 0)
+        time.sleep(0.002)
+
+
 def phase(suite_dir: Path) -> str:
     """Where a kill landed, from what the unfinished run's folder shows right after it."""
     unfinished = [d for d in suite_dir.iterdir() if d.is_dir() and (d / "config.json").is_file()
                   and not (d / "metrics.json").is_file()]
     if not unfinished:
         return "between runs"
-    if any(d.glob(".*.tmp") for d in unfinished) and any(list(d.glob(".*.tmp")) for d in unfinished):
+    if any(list(d.glob(".*.tmp")) for d in unfinished):
         return "checkpoint write"
     steps = 0
     for d in unfinished:
@@ -101,15 +109,20 @@ def main() -> int:
     rows, survived = [], 0
     for cycle in range(args.cycles):
         # after start-up, within the first 30% of the work: each cycle makes some progress,
-        # and a cycle that finishes before its kill ends the loop
+        # and a cycle that finishes before its kill ends the loop; every third cycle is killed
+        # the moment a checkpoint write has begun
         delay = startup + rng.uniform(0.0, 0.3 * work_seconds)
+        started = time.perf_counter()
         proc = subprocess.Popen(command(suite, work / "chaos", args.data_root), env=env(), cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            proc.wait(timeout=delay)
+            if cycle % 3 == 2:  # aim at a checkpoint write: kill as soon as a temporary file shows
+                wait_for_temp_file(proc, chaos_dir, time.perf_counter() + delay)
+            proc.wait(timeout=max(0.0, delay - (time.perf_counter() - started)))
             rows.append((cycle, f"{delay:.1f}", "finished before the kill"))
             break
         except subprocess.TimeoutExpired:
+            delay = time.perf_counter() - started
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             survived += 1
