@@ -106,7 +106,7 @@ def main() -> int:
     work_seconds = ref_seconds - startup
 
     chaos_dir = work / "chaos" / "chaos"
-    rows, survived = [], 0
+    rows, survived, tmp_by_kills = [], 0, 0
     for cycle in range(args.cycles):
         # after start-up, within the first 30% of the work: each cycle makes some progress,
         # and a cycle that finishes before its kill ends the loop; every third cycle is killed
@@ -126,6 +126,7 @@ def main() -> int:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             survived += 1
+            tmp_by_kills += sum(p.stat().st_size for p in chaos_dir.rglob(".*.tmp")) if chaos_dir.exists() else 0
             rows.append((cycle, f"{delay:.1f}", phase(chaos_dir) if chaos_dir.exists() else "start-up"))
     left_after_kills = sum(p.stat().st_size for p in chaos_dir.rglob(".*.tmp")) if chaos_dir.exists() else 0
     final = subprocess.run(command(suite, work / "chaos", args.data_root), env=env(), cwd=REPO,
@@ -148,13 +149,15 @@ def main() -> int:
         kinds[where] = kinds.get(where, 0) + 1
     print(f"\nuninterrupted run: {ref_seconds:.1f} s ({startup:.1f} s start-up); {survived} kill -9 cycles survived; "
           f"training sessions per run {sessions}")
-    print(f"temporary files after the last kill: {left_after_kills} bytes; left behind after "
+    print(f"temporary files left by the kills: {tmp_by_kills} bytes in all (after the last kill: "
+          f"{left_after_kills}), each removed when the run started again; left behind after "
           f"completion: {left_bytes} bytes in {len(leftovers)} file(s); result folder "
           f"{folder_bytes(chaos_dir)} bytes (uninterrupted: {folder_bytes(ref_dir)})")
     print("final scores equal the uninterrupted run's: yes")
     print(json.dumps({"cycles": args.cycles, "survived": survived, "kills_by_phase": kinds,
                       "scores_equal": True, "bytes_left_behind": left_bytes,
                       "tmp_bytes_after_last_kill": left_after_kills,
+                      "tmp_bytes_left_by_kills": tmp_by_kills,
                       "folder_bytes": folder_bytes(chaos_dir), "ref_folder_bytes": folder_bytes(ref_dir),
                       "ref_seconds": round(ref_seconds, 1), "sessions": sessions}))
     return 0
