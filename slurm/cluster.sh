@@ -8,6 +8,7 @@
 #   source /tmp/slurm-single-node/env.sh   # exports SLURM_CONF for sbatch/squeue/sacct/submitit
 #   bash slurm/cluster.sh status
 #   bash slurm/cluster.sh stop     # cancel every job, then stop each daemon by its PID file
+#   bash slurm/cluster.sh restart-controller   # stop and start slurmctld only (jobs keep running)
 #
 # Environment knobs:
 #   SLURM_DIR=/tmp/slurm-single-node  configs, state, spool, logs and the database; `start` wipes it
@@ -147,6 +148,10 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$SLURMDBD_PORT
 JobAcctGatherType=jobacct_gather/linux
+# Enforce each job's memory request as a real cluster does (sampled every second): a job over
+# it is killed and ends as OUT_OF_MEMORY.
+JobAcctGatherParams=OverMemoryKill
+JobAcctGatherFrequency=task=1
 JobCompType=jobcomp/none
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
@@ -256,6 +261,15 @@ cmd_stop() {
   say "stopped (configs and logs kept in $SLURM_DIR)"
 }
 
+cmd_restart_controller() {
+  # The controller's state (queued and running jobs) is in StateSaveLocation; running jobs live
+  # on in slurmstepd and report to the new controller.
+  stop_daemon slurmctld
+  slurmctld </dev/null >/dev/null 2>&1
+  wait_for "$READY_TIMEOUT" slurmctld sh -c 'scontrol ping | grep -q UP'
+  say "slurmctld restarted"
+}
+
 cmd_status() {
   local name up=0
   for name in munged mariadbd slurmdbd slurmctld slurmd; do
@@ -270,5 +284,6 @@ case ${1:-} in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  restart-controller) cmd_restart_controller ;;
+  *) echo "usage: $0 start|stop|status|restart-controller" >&2; exit 2 ;;
 esac

@@ -247,3 +247,103 @@ def test_preset_bigger_than_the_cluster_fails_at_submission(tmp_path, capsys):
     assert code == 2 and "More processors requested than permitted" in err  # SLURM's own words
     assert str(preset) in err and "Traceback" not in err
     assert not records(tmp_path / "r" / "tiny")
+
+
+# --- faults on the real cluster -------------------------------------------------------------
+
+def _one_long_run(tmp_path, steps=300, seeds="[0]"):
+    text = (SUITE.replace("steps: 6", f"steps: {steps}").replace("seeds: [0, 1]", f"seeds: {seeds}")
+            .replace("checkpoint_every: 3, log_every: 3", "checkpoint_every: 20, log_every: 10")
+            .replace(", {name: beta_vae, params: {beta: 4}}", ""))
+    return write(tmp_path / "suite.yaml", text)
+
+
+def _wait_for(condition, seconds, what):
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.2)
+    assert condition(), what
+
+
+def _assert_trained_once(run_dir, steps):
+    log = pd.read_csv(run_dir / "train_log.csv")
+    assert log["step"].is_monotonic_increasing and log["step"].is_unique  # no step trained twice
+    assert log["step"].iloc[-1] == steps
+    return json.loads((run_dir / "metrics.json").read_text())["cost"]
+
+
+def _node() -> str:
+    return subprocess.run(["sinfo", "-h", "-o", "%N"], capture_output=True, text=True,
+                          check=True).stdout.split()[0]
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(400)
+def test_controller_restart_mid_array_loses_and_repeats_nothing(tmp_path, capsys):
+    suite = _one_long_run(tmp_path, seeds="[0, 1]")
+    results = tmp_path / "r"
+    suite_dir = results / "tiny"
+    assert run_cli(suite, results, "--executor", "slurm") == 0
+    first = records(suite_dir)
+    _wait_for(lambda: any(suite_dir.glob("*/checkpoint.pt")), 180, "training never started")
+    subprocess.run(["bash", str(REPO / "slurm" / "cluster.sh"), "restart-controller"], check=True,
+                   capture_output=True, timeout=120)
+    capsys.readouterr()
+    assert main(["status", str(suite_dir)]) == 0  # the jobs are still there
+    assert "0 failed" in capsys.readouterr().out
+    assert run_cli(suite, results, "--executor", "slurm", "--wait") == 0
+    assert records(suite_dir) == first  # nothing submitted again
+    for rid in first:
+        cost = _assert_trained_once(suite_dir / rid, 300)
+        assert cost["sessions"] == 1  # the jobs ran through the restart
+    capsys.readouterr()
+    assert main(["status", str(suite_dir)]) == 0
+    assert "2 done, 0 failed" in capsys.readouterr().out
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(400)
+def test_node_down_and_up_mid_job_requeues_and_resumes(tmp_path, capsys):
+    suite = _one_long_run(tmp_path, steps=400)
+    results = tmp_path / "r"
+    suite_dir = results / "tiny"
+    assert run_cli(suite, results, "--executor", "slurm") == 0
+    ((run_id, record),) = records(suite_dir).items()
+    run_dir = suite_dir / run_id
+    _wait_for(lambda: (run_dir / "checkpoint.pt").exists(), 180, "training never started")
+    node = _node()
+    subprocess.run(["scontrol", "update", f"nodename={node}", "state=down", "reason=vaebench-test"],
+                   check=True)
+    # SLURM kills the job (NODE_FAIL) and requeues it; the node takes a moment to accept "resume"
+    deadline = time.time() + 60
+    while subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"],
+                         capture_output=True).returncode != 0 and time.time() < deadline:
+        time.sleep(1)
+    assert run_cli(suite, results, "--executor", "slurm", "--wait") == 0
+    assert records(suite_dir)[run_id]["job_id"] == record["job_id"]  # SLURM requeued the same job
+    cost = _assert_trained_once(run_dir, 400)
+    assert cost["sessions"] == 2 and 0 < cost["resumed_from_step"] < 400
+    capsys.readouterr()
+    assert main(["status", str(suite_dir), "-v"]) == 0
+    out = capsys.readouterr().out
+    assert "1 done" in out and "restarted 1x" in out, out
+    events = (run_dir / "events.log").read_text()
+    assert "start 1" in events and "start 2" in events
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(300)
+def test_a_job_over_its_memory_is_a_failed_run_that_says_out_of_memory(tmp_path, capsys):
+    suite = _one_long_run(tmp_path, steps=50)
+    preset = write(tmp_path / "small.yaml", "partition: debug\ntime: 10\nmem_gb: 0.25\n")
+    results = tmp_path / "r"
+    suite_dir = results / "tiny"
+    code = run_cli(suite, results, "--executor", "slurm", "--slurm-preset", str(preset), "--wait")
+    assert code == 1
+    ((run_id, record),) = records(suite_dir).items()
+    failure = json.loads((suite_dir / run_id / "failed.json").read_text())
+    assert "out of memory" in failure["reason"], failure["reason"]
+    assert "mem_gb" in failure["reason"]
+    capsys.readouterr()
+    assert main(["status", str(suite_dir)]) == 0
+    assert "out of memory" in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """Suite validation and expansion."""
 
 import textwrap
+import time
 
 import pytest
 
@@ -100,3 +101,60 @@ def test_duplicate_runs_are_rejected(tmp_path):
 def test_missing_suite_file(tmp_path):
     with pytest.raises(VaebenchError, match="does not exist"):
         load_suite(tmp_path / "nope.yaml")
+
+
+def billion_laughs(levels=9):
+    doc, prev = 'name: x\nlol0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n', "l0"
+    for i in range(1, levels + 1):
+        doc += f"lol{i}: &l{i} [" + ", ".join([f"*{prev}"] * 9) + "]\n"
+        prev = f"l{i}"
+    return doc
+
+
+def test_a_yaml_alias_bomb_is_refused_in_under_a_second(tmp_path):
+    path = write(tmp_path, billion_laughs())
+    assert path.stat().st_size < 2000
+    t0 = time.perf_counter()
+    with pytest.raises(VaebenchError, match="more than 100,000 values once its aliases") as err:
+        load_suite(path)
+    assert time.perf_counter() - t0 < 1.0
+    assert str(path) in str(err.value)
+
+
+def test_small_aliases_still_work(tmp_path):
+    text = GOOD.replace("train: {steps: 10, batch_size: 8}", "train: &t {steps: 10, batch_size: 8}")
+    assert load_suite(write(tmp_path, text)).train.steps == 10
+
+
+def test_a_huge_suite_file_is_refused_before_parsing(tmp_path):
+    seeds = "\n".join(f"  - {i}" for i in range(300_000))
+    path = write(tmp_path, GOOD.replace("seeds: [0, 1]", "seeds:\n" + seeds))
+    t0 = time.perf_counter()
+    with pytest.raises(VaebenchError, match="suite files are limited to 1,000,000"):
+        load_suite(path)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_too_many_runs_are_refused_before_expanding_and_the_limit_can_be_raised(tmp_path):
+    betas = ", ".join(str(b) for b in range(1, 101))
+    text = GOOD.replace("seeds: [0, 1]", f"seeds: [{', '.join(map(str, range(100)))}]").replace(
+        "{name: beta_vae, grid: {beta: [1, 4, 16]}}", f"{{name: beta_vae, grid: {{beta: [{betas}]}}}}")
+    path = write(tmp_path, text)
+    t0 = time.perf_counter()
+    with pytest.raises(VaebenchError) as err:
+        load_suite(path)
+    assert time.perf_counter() - t0 < 1.0
+    assert "10,100 runs" in str(err.value) and "limit of 10,000" in str(err.value)
+    assert "--max-runs 10100" in str(err.value) and "max_runs: 10100" in str(err.value)
+    assert load_suite(path, max_runs=10_100).max_runs == 10_000  # the flag wins over the key
+    assert len(expand(load_suite(write(tmp_path, text + "max_runs: 30000\n", "b.yaml")))) == 10_100
+
+
+@pytest.mark.parametrize("item, expected", [
+    ("seeds=[0", "not valid YAML"),
+    ("seeds", "expected KEY=VALUE"),
+])
+def test_bad_overrides_are_one_clear_error(tmp_path, item, expected):
+    with pytest.raises(VaebenchError, match=expected) as err:
+        load_suite(write(tmp_path, GOOD), [item])
+    assert repr(item) in str(err.value)

@@ -69,7 +69,7 @@ def test_nan_loss_stops_the_run_before_a_bad_checkpoint(tmp_path):
     trainer = make(tmp_path, CFG | {"checkpoint_every": 2, "log_every": 4}, model_cls=ExplodingVAE)
     with pytest.raises(NonFiniteLoss, match="non-finite loss by step 4"):
         trainer.run()
-    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 2
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
 
@@ -85,3 +85,74 @@ def test_cpu_peak_memory_is_per_run_after_a_reset():
     reset_peak_memory(cpu)
     after, _ = peak_memory(cpu)
     assert before - after > 300 * 2**20  # the earlier 400 MiB no longer counts
+class _PlantedCode:
+    """Unpickling this would create a file: the proof that a checkpoint ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_checkpoint_runs_no_code_and_is_set_aside(tmp_path, capsys):
+    marker = tmp_path / "PWNED"
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    torch.save({"model": _PlantedCode(marker), "step": 3}, run_dir / "checkpoint.pt")
+    trainer = make(run_dir)
+    result = trainer.run()
+    assert not marker.exists()
+    assert result.steps == 12 and result.resumed_from == 0 and result.sessions == 1  # afresh
+    err = capsys.readouterr().err
+    assert f"refused {run_dir / 'checkpoint.pt'}" in err and "could run code" in err
+    assert "posix.system" in err or "os.system" in err
+    (aside,) = run_dir.glob("checkpoint.pt.damaged-*")
+    assert "refused" in (run_dir / "events.log").read_text()
+    assert any("starts afresh" in note for note in result.recovery)
+    assert not marker.exists()
+
+
+def test_checkpoint_holds_only_tensors_and_plain_values(tmp_path):
+    make(tmp_path, CFG | {"steps": 4}).run()
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # raises on anything else
+    assert ckpt["step"] == 4 and isinstance(ckpt["rng"]["numpy"]["keys"], torch.Tensor)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty", "garbage"])
+def test_damaged_checkpoint_resumes_from_the_previous_one_exactly(tmp_path, damage):
+    straight = make(tmp_path / "a")
+    straight.run()
+    run_dir = tmp_path / "b"
+    make(run_dir, CFG | {"steps": 8}).run()  # checkpoints at 4 (kept as prev) and 8
+    ckpt = run_dir / "checkpoint.pt"
+    data = ckpt.read_bytes()
+    ckpt.write_bytes({"truncate": data[: len(data) // 2], "empty": b"",
+                      "garbage": b"\xe9\x00not a checkpoint" * 50}[damage])
+    resumed = make(run_dir)
+    result = resumed.run()
+    assert result.resumed_from == 4 and result.steps == 12
+    for (name, p), q in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(p, q), name
+    (aside,) = run_dir.glob("checkpoint.pt.damaged-*")
+    assert aside.read_bytes() == ckpt.read_bytes() or aside.stat().st_size >= 0  # kept, not deleted
+    log = (run_dir / "events.log").read_text()
+    assert f"refused {ckpt}" in log and "damaged" in log and "resumed from" in log and "step 4" in log
+    with open(run_dir / "train_log.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [2, 4, 6, 8, 10, 12]
+
+
+def test_both_checkpoints_damaged_starts_afresh_and_matches_a_fresh_run(tmp_path):
+    straight = make(tmp_path / "a")
+    straight.run()
+    run_dir = tmp_path / "b"
+    make(run_dir, CFG | {"steps": 8}).run()
+    (run_dir / "checkpoint.pt").write_bytes(b"")
+    (run_dir / "checkpoint.prev.pt").write_bytes(b"PK\x03\x04 truncated")
+    resumed = make(run_dir)
+    result = resumed.run()
+    assert result.resumed_from == 0 and result.steps == 12
+    for (name, p), q in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert len(list(run_dir.glob("checkpoint*.damaged-*"))) == 2

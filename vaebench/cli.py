@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -11,6 +12,9 @@ from pathlib import Path
 from vaebench.errors import VaebenchError
 
 DEFAULT_DATA_ROOT = "data"
+# Failures of the machine, not of vaebench: a full disk, a read-only or foreign folder.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                      errno.ENOTDIR, errno.EISDIR}
 
 EPILOG = """examples:
   vaebench run suites/quickstart.yaml                 train, evaluate, print the leaderboard
@@ -76,7 +80,10 @@ def _execute(args, train: bool) -> int:
     from vaebench.runner.store import RunStore, write_json
     from vaebench.runner.suite import expand, load_suite
 
-    suite = load_suite(args.suite, args.set)
+    from vaebench.runner.store import check_writable
+    from vaebench.runner.train import resolve_device
+
+    suite = load_suite(args.suite, args.set, max_runs=args.max_runs)
     specs = expand(suite, args.suite)
     metrics = getattr(args, "metrics", None)
     if metrics:
@@ -87,6 +94,9 @@ def _execute(args, train: bool) -> int:
                                 f"({', '.join(sorted(asked))}); add it to the suite's metrics list "
                                 f"(or --set 'metrics=[...]') first")
     results_dir = Path(args.results or suite.results_dir)
+    if results_dir.exists() and not results_dir.is_dir():
+        raise VaebenchError(f"--results {results_dir} is a file; give a folder (it is created "
+                            f"if missing)")
     data_root = _data_root(args.data_root, suite.data_root)
     suite_dir = results_dir / suite.name
     store = RunStore(suite_dir)
@@ -102,9 +112,15 @@ def _execute(args, train: bool) -> int:
         return 0
     executor = EXECUTORS.get(args.executor, where="--executor")(vars(args))
     executor.check()  # bad executor options (a SLURM preset...) stop here, before anything is written
+    resolve_device(suite.device)  # a GPU that is not there stops here, before anything is written
     # Load every dataset before anything is written: a missing one stops here, cleanly.
-    for d in suite.datasets:
-        load_dataset(d.name, d.params, data_root)
+    for i, d in enumerate(suite.datasets):
+        n_train = load_dataset(d.name, d.params, data_root).num_examples("train")
+        if suite.train.batch_size > n_train:
+            raise VaebenchError(f"{args.suite}: train.batch_size {suite.train.batch_size} is larger "
+                                f"than datasets[{i}] ({d.name}), which has {n_train} training "
+                                f"images; lower the batch size or raise train_size")
+    check_writable(suite_dir)
     write_json(suite_dir / "suite.json", {"suite": suite.model_dump(), "source": str(args.suite),
                                           "run_ids": [s.run_id for s in specs]})
     target = RunTarget(results_dir, data_root, Path(args.fid_weights) if args.fid_weights else None,
@@ -117,6 +133,10 @@ def _execute(args, train: bool) -> int:
         print(f"check progress with `vaebench status {suite_dir}`; when all are done, "
               f"`vaebench leaderboard {suite_dir}` (or add --wait to block until then)")
         return 0
+    busy = [o for o in outcomes if o.status == "busy"]
+    if busy:
+        print(f"\n{len(busy)} run(s) skipped: another process is on them (e.g. {busy[0].reason}); "
+              f"run this command again once it has finished", file=sys.stderr)
     untrained = [o.run_id for o in outcomes if o.status == "untrained"]
     if untrained:
         print(f"{len(untrained)} run(s) not trained yet, left for `vaebench run` "
@@ -130,13 +150,29 @@ def _execute(args, train: bool) -> int:
         from vaebench.report.html import write_report
 
         print(f"report: {write_report(suite_dir, data_root=data_root)}")
-    failed = [s.run_id for s in specs if store.state(s.run_id) == "failed"]
+    _print_damaged(board.attrs.get("damaged", []))
+    states = {s.run_id: store.state(s.run_id) for s in specs}
+    failed = [rid for rid, state in states.items() if state == "failed"]
+    metric_errors = {rid: store.metric_errors(rid) for rid, state in states.items() if state == "done"}
+    metric_errors = {rid: e for rid, e in metric_errors.items() if e}
     if failed:
         print(f"\n{len(failed)} run(s) failed; see `vaebench status {suite_dir}`:", file=sys.stderr)
         for rid in failed:
             print(f"  {rid}: {store.failure(rid)['reason']}", file=sys.stderr)
-        return 1
-    return 0
+    if metric_errors:
+        print(f"\n{len(metric_errors)} run(s) finished with a failed metric:", file=sys.stderr)
+        for rid, errors in metric_errors.items():
+            for name, error in errors.items():
+                print(f"  {rid}: {name}: {error}", file=sys.stderr)
+    return 1 if failed or metric_errors or board.attrs.get("damaged") else 0
+
+
+def _print_damaged(damaged) -> None:
+    """Runs skipped because a results file is damaged: the file and what is wrong with it."""
+    if damaged:
+        print(f"\n{len(damaged)} damaged run(s) skipped:", file=sys.stderr)
+        for d in damaged:
+            print(f"  {d.path}: {d.problem}", file=sys.stderr)
 
 
 def _suite_dirs(path: Path) -> list[Path]:
@@ -162,14 +198,20 @@ def _settle(suite_dir: Path) -> None:
 def cmd_leaderboard(args) -> int:
     from vaebench.report.leaderboard import format_table, leaderboard, write_csv
     from vaebench.report.plots import plot_leaderboard
+    from vaebench.runner.store import check_writable
 
     for suite_dir in _suite_dirs(Path(args.results_dir)):
         _settle(suite_dir)
         board = leaderboard(suite_dir, sort_by=args.sort_by)
         out = Path(args.output) if args.output else suite_dir / "leaderboard.csv"
+        if out.is_dir():
+            raise VaebenchError(f"-o {out} is a folder; give a CSV file path such as "
+                                f"{out / 'leaderboard.csv'}")
+        check_writable(out.parent)
         write_csv(board, out)
         plot_leaderboard(board, out.with_suffix(".png"))
         print(f"== {suite_dir.name} ==\n{format_table(board)}\n-> {out}")
+        _print_damaged(board.attrs.get("damaged", []))
     return 0
 
 
@@ -217,7 +259,10 @@ def cmd_status(args) -> int:
         summary, store = suite_summary(suite_dir), RunStore(suite_dir)
         c = summary["counts"]
         print(f"== {suite_dir.name}: {c['done']} done, {c['failed']} failed, "
-              f"{c['started']} started (resume on the next run), {c['pending']} pending")
+              f"{c['started']} started (resume on the next run), {c['pending']} pending"
+              + (f", {c['damaged']} damaged (finished again on the next run)" if c["damaged"] else ""))
+        for d in summary["damaged"]:
+            print(f"  damaged  {d.path}: {d.problem}")
         for rid, state in summary["states"].items():
             line = f"  {state:<8} {rid}"
             for held in filter(None, (e.obj.describe(store.run_dir(rid)) for e in EXECUTORS.entries())):
@@ -225,7 +270,10 @@ def cmd_status(args) -> int:
             if state == "failed":
                 fail = store.failure(rid)
                 line += f"\n           reason: {fail['reason']}\n           traceback: {fail.get('traceback', '-')}"
-            if state != "done" or args.verbose:
+            errors = store.metric_errors(rid) if state == "done" else {}
+            for name, error in errors.items():
+                line += f"\n           metric {name} failed: {error}"
+            if (state not in ("done", "damaged") or errors) or args.verbose:
                 print(line)
     return 0
 
@@ -238,6 +286,9 @@ def cmd_fid(args) -> int:
     from vaebench.runner.run import default_cache_dir, load_dataset
     from vaebench.runner.train import resolve_device
 
+    if args.batch_size < 1:
+        raise VaebenchError(f"--batch-size {args.batch_size}: give a positive number of images")
+    device = resolve_device(args.device)  # a bad device stops before any work
     real_is_folder = Path(args.real).is_dir()
     if not real_is_folder and args.real not in DATASETS:
         raise VaebenchError(f"REAL {args.real!r} is neither a folder nor a dataset; give a folder "
@@ -250,17 +301,18 @@ def cmd_fid(args) -> int:
     dataset = None
     if not real_is_folder or args.extractor == "domain":
         dataset = load_dataset(name, {}, data_root)
-    extractor = make_extractor(args.extractor, dataset, cache_dir, data_root, args.fid_weights)
-    extractor.to(resolve_device(args.device))
     if args.extractor == "domain":  # files become images of the dataset's channels and size
         channels, size = dataset.image_shape[0], tuple(dataset.image_shape[1:])
     else:  # as pytorch-fid's CLI: RGB, resized by the network
         channels, size = 3, None
-    fake = feature_statistics(load_image_folder(args.fake_dir, channels, size), extractor,
-                              args.batch_size)
+    # images first: a damaged file stops before an extractor is built (or trained)
+    fake_images = load_image_folder(args.fake_dir, channels, size)
+    real_images = load_image_folder(args.real, channels, size) if real_is_folder else None
+    extractor = make_extractor(args.extractor, dataset, cache_dir, data_root, args.fid_weights)
+    extractor.to(device)
+    fake = feature_statistics(fake_images, extractor, args.batch_size)
     if real_is_folder:
-        real = feature_statistics(load_image_folder(args.real, channels, size), extractor,
-                                  args.batch_size)
+        real = feature_statistics(real_images, extractor, args.batch_size)
         real_what = f"{args.real} ({real.num_images} images)"
     else:
         real, _ = reference_statistics(dataset, extractor, dataset.num_examples("test"), cache_dir,
@@ -292,6 +344,9 @@ def _shared_run_options(r) -> None:
                    help="override a suite key (YAML value), e.g. --set train.steps=200 "
                         "--set 'seeds=[0]'; repeatable")
     r.add_argument("--dry-run", action="store_true", help="print the run table and exit; train nothing")
+    r.add_argument("--max-runs", type=int, metavar="N",
+                   help="refuse suites that expand to more than N runs (default: the suite's "
+                        "max_runs key, else 10,000)")
     r.add_argument("--executor", metavar="NAME", default="local",
                    help=f"where runs execute: {', '.join(e.name for e in EXECUTORS.entries())} "
                         f"(default: local; see `vaebench list executors`)")
@@ -423,6 +478,14 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except VaebenchError as e:
         print(f"vaebench: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        print(f"vaebench: error: cannot write or read{where}: {e.strerror} (errno "
+              f"{errno.errorcode.get(e.errno, e.errno)}). Free space, fix the folder's permissions "
+              f"or give another folder, then run the command again.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nvaebench: interrupted; run the same command again to resume.", file=sys.stderr)

@@ -9,6 +9,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from pydantic import PositiveInt
 import numpy as np
 import torch
 
@@ -98,6 +99,6 @@ class PackedRenderer:
 
 @register_dataset("dsprites", description="the real dSprites archive (Matthey et al. 2017) from "
                   "<data root>/dsprites/; 737,280 64x64 binary images with factors")
-def dsprites(data_root: Path, test_size: int = 10_000, train_size: int | None = None) -> DSpritesDataset:
+def dsprites(data_root: Path, test_size: PositiveInt = 10_000, train_size: PositiveInt | None = None) -> DSpritesDataset:
     packed = load_packed_images(find_or_download(data_root))
     return DSpritesDataset("dsprites", PackedRenderer(packed), test_size, train_size)

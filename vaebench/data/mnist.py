@@ -12,9 +12,11 @@ The test split is binarised once with a fixed seed (the same for every run), exc
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
+from pydantic import PositiveInt
 import torch
 from torchvision import datasets
 
@@ -26,7 +28,28 @@ RAW_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
+def check_idx_file(path: Path) -> None:
+    """An IDX file (LeCun's format) is exactly its header plus the product of its dimensions."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(4)
+        ndim = header[3] if len(header) == 4 else 0
+        dims = f.read(4 * ndim)
+    if len(header) < 4 or header[:2] != b"\0\0" or len(dims) < 4 * ndim or ndim == 0:
+        raise VaebenchError(f"{path} is not an MNIST (IDX) file ({size} bytes); download it again")
+    expected = 4 + 4 * ndim + math.prod(int.from_bytes(dims[i:i + 4], "big")
+                                        for i in range(0, 4 * ndim, 4))
+    if size != expected:
+        what = "truncated" if size < expected else "longer than its header says"
+        raise VaebenchError(f"{path} is {what}: {size:,} bytes, its header says {expected:,}; "
+                            f"download it again (or delete it to let torchvision fetch it)")
+
+
 def _load_split(data_root: Path, train: bool):
+    raw = Path(data_root) / "MNIST" / "raw"
+    for name in RAW_FILES:
+        if (raw / name).is_file():
+            check_idx_file(raw / name)
     try:
         return datasets.MNIST(root=str(data_root), train=train, download=False)
     except RuntimeError:
@@ -60,7 +83,7 @@ def _subset(images, labels, size, seed=0):
 
 @register_dataset("mnist", description="MNIST digits, 28x28 grey, 60k train / 10k test "
                   "(torchvision; labels = digit)")
-def mnist(data_root: Path, train_size: int | None = None,
+def mnist(data_root: Path, train_size: PositiveInt | None = None,
           binarize: Literal["dynamic", "static", "none"] = "dynamic") -> TensorImageDataset:
     """train_size: keep a seeded random subset of the training split (quick suites, tests).
     binarize: dynamic / static / none (see the module docstring)."""

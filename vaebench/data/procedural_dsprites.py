@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import PositiveInt
 import numpy as np
 import torch
 
@@ -82,7 +83,7 @@ class SpriteRenderer:
 
 @register_dataset("dsprites_procedural", description="dSprites rendered by vaebench (offline "
                   "default): 737,280 64x64 binary images, the real grid and order, with factors")
-def dsprites_procedural(data_root: Path, test_size: int = 10_000,
-                        train_size: int | None = None) -> DSpritesDataset:
+def dsprites_procedural(data_root: Path, test_size: PositiveInt = 10_000,
+                        train_size: PositiveInt | None = None) -> DSpritesDataset:
     """test_size: fixed seeded held-out rows; train_size: seeded subset of the remaining rows."""
     return DSpritesDataset("dsprites_procedural", SpriteRenderer(), test_size, train_size)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import torch
+from pydantic import PositiveInt
 
 from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.models.likelihoods import Bernoulli, bits_per_dim
@@ -44,7 +45,7 @@ def marginal_elbo(model, x, log_prior: torch.Tensor) -> torch.Tensor:
                          "elbo_bpd": "lower", "elbo_*": "lower"},
                  quick_params={"num_examples": 256})
 @torch.no_grad()
-def elbo(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
+def elbo(ctx: EvalContext, num_examples: PositiveInt | None = None) -> MetricResult:
     """Mean over the test split (or its first `num_examples`) of the single-sample ELBO; the
     posterior samples come from the global generator seeded with the evaluation seed."""
     torch.manual_seed(ctx.seed)
@@ -83,7 +84,7 @@ def elbo(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
                  scores={"recon_error": "lower", "recon_mse": "lower"},
                  quick_params={"num_examples": 256})
 @torch.no_grad()
-def recon_error(ctx: EvalContext, num_examples: int | None = None) -> MetricResult:
+def recon_error(ctx: EvalContext, num_examples: PositiveInt | None = None) -> MetricResult:
     """-log p(x | z = posterior mean) straight from the decoder's logits (no clamping), and the
     squared error of the decoded mean summed over pixels."""
     nll, sq, n = 0.0, 0.0, 0

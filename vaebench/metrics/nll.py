@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import torch
+from pydantic import PositiveInt
 
 from vaebench.errors import NotApplicable
 from vaebench.metrics.base import EvalContext, MetricResult
@@ -79,7 +80,7 @@ def importance_sampled_log_px(model, x, y=None, num_samples: int = 1000, log_pri
                  scores={"nll": "lower", "nll_se": "lower", "nll_bpd": "lower"},
                  quick_params={"num_samples": 50, "num_examples": 64})
 @torch.no_grad()
-def nll(ctx: EvalContext, num_samples: int = 1000, num_examples: int | None = None) -> MetricResult:
+def nll(ctx: EvalContext, num_samples: PositiveInt = 1000, num_examples: PositiveInt | None = None) -> MetricResult:
     """-log p(x) averaged over the test split (or its first `num_examples`), K = `num_samples`
     importance samples from the posterior per image (papers use 5,000). `nll_se`: the standard
     error of that mean over test images; details give the mean Monte Carlo error per image."""

@@ -19,7 +19,7 @@ from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 from torch import nn
 
@@ -34,7 +34,7 @@ LOG_2PI = math.log(2 * math.pi)
 
 @config_dataclass
 class ModelConfig:
-    latent_dim: int = 10
+    latent_dim: int = Field(10, ge=1, strict=True)
     # decoder p(x|z) (likelihoods.py): bernoulli (binary data; not a bound on grey/colour),
     # gaussian (dequantised 8-bit) or logistic (discretised); scale None = learned
     likelihood: Literal["bernoulli", "gaussian", "logistic"] = "bernoulli"

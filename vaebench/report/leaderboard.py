@@ -13,7 +13,6 @@ A configuration whose every seed failed still has its row, with empty scores.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import pandas as pd
 
 from vaebench.errors import VaebenchError
 from vaebench.registry import score_direction
-from vaebench.runner.store import RESULTS_SCHEMA_VERSION, RunStore, atomic_write_bytes
+from vaebench.runner.store import RESULTS_SCHEMA_VERSION, DamagedFile, RunStore, atomic_write_bytes
 from vaebench.runner.suite import CONFIG_VERSION, RunSpec, config_hash, config_version_of
 
 KEYS = ["dataset", "model", "params"]
@@ -62,13 +61,21 @@ class RunRecords:
         self.store = RunStore(suite_dir)
         ids = self.store.run_ids() if run_ids is None else [r for r in run_ids if r in set(self.store.run_ids())]
         self.done, self.failed, self.outdated = [], [], []
+        self.damaged: list[DamagedFile] = []  # skipped runs: (path, problem) each
         self.configurations: dict[str, dict] = {}  # configuration id -> flattened configuration
         for run_id in ids:
             state = self.store.state(run_id)
+            if state == "damaged":
+                self.damaged.append(self.store.damage(run_id))
             if state not in ("done", "failed"):
                 continue
-            config = self.store.config(run_id)
-            metrics = self.store.metrics(run_id) if state == "done" else None
+            try:
+                config = self.store.config(run_id)
+                metrics = self.store.metrics(run_id) if state == "done" else None
+                failure = self.store.failure(run_id) if state == "failed" else None
+            except DamagedFile as e:  # named and counted by `status`; not attributable to a row
+                self.damaged.append(e)
+                continue
             if config_version_of(config) != CONFIG_VERSION or (
                     metrics is not None and metrics.get("schema_version") != RESULTS_SCHEMA_VERSION):
                 self.outdated.append(run_id)
@@ -80,7 +87,7 @@ class RunRecords:
                     "params": params_label(spec.model_params, spec.grid_keys), "seed": spec.seed,
                     "run_id": run_id}
             if state == "failed":
-                self.failed.append({**base, "reason": self.store.failure(run_id).get("reason", "")})
+                self.failed.append({**base, "reason": failure.get("reason", "")})
                 continue
             cost = metrics["cost"]
             self.done.append({**base, "device": cost["device"],
@@ -88,7 +95,8 @@ class RunRecords:
                               "train_seconds": cost["train_seconds"], "images_per_s": cost["images_per_s"],
                               "post_training_seconds": cost.get("post_training_seconds", 0.0),
                               "eval_seconds": cost["eval_seconds"],
-                              "peak_memory_mib": cost["peak_memory_bytes"] / 2**20})
+                              "peak_memory_mib": cost["peak_memory_bytes"] / 2**20,
+                              "metric_errors": len(self.store.metric_errors(run_id))})
 
     def outdated_message(self) -> str:
         if not self.outdated:
@@ -137,18 +145,21 @@ def leaderboard(suite_dir: Path | str, sort_by: str | None = None, run_ids=None)
     if every.empty:
         board = pd.DataFrame(columns=KEYS + ["n_seeds", "n_done", "n_failed"])
         board.attrs["notes"] = [m for m in [records.outdated_message()] if m]
+        board.attrs["damaged"] = records.damaged
         return board
     first = every.drop_duplicates("configuration_id").set_index("configuration_id")
     labels = {cid: tuple(first.loc[cid, KEYS]) for cid in first.index}
     extra = _distinguishing_columns(records, labels)
     rows = []
-    values = [c for c in runs.columns if c not in ["configuration_id"] + KEYS + ["seed", "run_id", "device"]]
+    values = [c for c in runs.columns
+              if c not in ["configuration_id"] + KEYS + ["seed", "run_id", "device", "metric_errors"]]
     for cid in first.index:
         done = runs[runs["configuration_id"] == cid] if not runs.empty else runs
         n_failed = int((failed["configuration_id"] == cid).sum()) if not failed.empty else 0
         row = {"configuration_id": cid, **dict(zip(KEYS, labels[cid])),
                **{k: records.configurations[cid].get(k) for k in extra},
                "n_seeds": len(done) + n_failed, "n_done": len(done), "n_failed": n_failed,
+               "n_metric_errors": int(done["metric_errors"].sum()) if len(done) else 0,
                "device": done["device"].iloc[0] if len(done) else None}
         for v in values:
             col = done[v].astype(float) if len(done) else pd.Series(dtype=float)
@@ -167,6 +178,7 @@ def leaderboard(suite_dir: Path | str, sort_by: str | None = None, run_ids=None)
         board = board.sort_values(col, ascending=lower_is_better(sort_by), kind="stable",
                                   na_position="last").reset_index(drop=True)
     board.attrs["notes"] = [m for m in [records.outdated_message()] if m]
+    board.attrs["damaged"] = records.damaged
     return board
 
 
@@ -213,11 +225,15 @@ def format_table(board: pd.DataFrame, max_scores: int = 8) -> str:
 
 def suite_summary(suite_dir: Path) -> dict:
     """Counts by state, using results/<suite>/suite.json (written by `run`) to know pending runs."""
-    store = RunStore(suite_dir)
-    planned = set()
-    if (Path(suite_dir) / "suite.json").is_file():
-        planned = set(json.loads((Path(suite_dir) / "suite.json").read_text())["run_ids"])
+    store, damaged = RunStore(suite_dir), []
+    try:
+        planned = set(store.planned_run_ids())
+    except DamagedFile as e:  # pending runs are then unknown; the rest is still counted
+        planned = set()
+        damaged.append(e)
     ids = sorted(planned | set(store.run_ids()))
     states = {rid: store.state(rid) for rid in ids}
-    return {"states": states,
-            "counts": {s: sum(v == s for v in states.values()) for s in ("done", "failed", "started", "pending")}}
+    damaged += [store.damage(rid) for rid, state in states.items() if state == "damaged"]
+    return {"states": states, "damaged": damaged,
+            "counts": {s: sum(v == s for v in states.values())
+                       for s in ("done", "failed", "started", "pending", "damaged")}}

@@ -37,8 +37,10 @@ from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.metrics.disentanglement.context import code_table, preload_code_table
 from vaebench.provenance import provenance
 from vaebench.registry import DATASETS, METRICS, MODELS, score_direction
+from vaebench.runner.lock import RunLock
 from vaebench.runner.store import (CONFIG, FAILED, TRACEBACK, RunStore, atomic_write_bytes,
-                                   evaluation_key, write_json)
+                                   evaluation_key, log_event, remove_temp_files, set_aside,
+                                   write_json)
 from vaebench.runner.suite import RunSpec, config_hash
 from vaebench.runner.train import Trainer, peak_memory, reset_peak_memory, resolve_device, seed_everything
 
@@ -128,7 +130,7 @@ def train_stage(spec: RunSpec, store: RunStore, dataset, device, progress: bool,
     torch.save(model.state_dict(), buf)
     store.write_trained(spec.run_id, {
         "run_id": spec.run_id, "after_training": after, "final_loss_terms": trained.final_terms,
-        "provenance": provenance(device), "finished_at": _now(),
+        "recovery": trained.recovery, "provenance": provenance(device), "finished_at": _now(),
         "cost": {"train_seconds": trained.train_seconds, "images_per_s": trained.images_per_s,
                  "post_training_seconds": post_training_seconds, "device": str(device),
                  "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -254,6 +256,7 @@ def write_summary(spec: RunSpec, store: RunStore, errors: dict[str, str] | None 
                "scores": scores, "directions": directions, "metrics": metrics,
                "evaluations": {name: [r["key"] for r in recs] for name, recs in per_metric.items()},
                "after_training": trained["after_training"], "final_loss_terms": trained["final_loss_terms"],
+               "recovery": trained.get("recovery"),
                "provenance": trained["provenance"], "cost": cost, "finished_at": _now()}
     store.write_summary(spec.run_id, summary)
     return summary
@@ -276,14 +279,52 @@ def run_job(spec: RunSpec | dict, results_dir: str | Path, data_root: str | Path
     if stage == "train" and not train:
         return {"run_id": spec.run_id, "status": "untrained", "skipped": True}
     if stage is None:
-        return {"run_id": spec.run_id, "status": "done", "skipped": True}
+        return _done(store, spec.run_id, skipped=True)
+    with RunLock(run_dir) as lock:
+        if not lock.held:  # another `vaebench run` (or SLURM job) is on it: leave it be
+            return {"run_id": spec.run_id, "status": "busy", "skipped": True, "holder": lock.holder}
+        return _run_locked(spec, store, run_dir, data_root, progress, fid_weights, train, metrics,
+                           on_trainer)
+
+
+def _done(store: RunStore, run_id: str, skipped: bool) -> dict:
+    return {"run_id": run_id, "status": "done", "skipped": skipped,
+            "metric_errors": store.metric_errors(run_id)}
+
+
+def _set_aside_damage(store: RunStore, run_id: str) -> None:
+    """A finished run whose metrics.json or config.json cannot be read: keep the file aside and
+    let the run finish again (its training is kept: only the summary is written again)."""
+    damage = store.damage(run_id)
+    if damage is not None and damage.path.exists():
+        aside = set_aside(damage.path)
+        log_event(store.run_dir(run_id), f"{damage}; kept aside as {aside.name}, the run is "
+                                         f"finished again from its training")
+
+
+def _run_locked(spec: RunSpec, store: RunStore, run_dir: Path, data_root, progress, fid_weights,
+                train: bool, metrics, on_trainer) -> dict:
+    if store.state(spec.run_id) == "damaged":
+        _set_aside_damage(store, spec.run_id)
+    stage = pending_stage(spec, store, metrics)  # again: another process may have done it meanwhile
+    if stage is None:
+        return _done(store, spec.run_id, skipped=True)
+    if stage == "train" and not train:
+        return {"run_id": spec.run_id, "status": "untrained", "skipped": True}
     (run_dir / FAILED).unlink(missing_ok=True)  # a failed run is retried from its checkpoint
+    freed = remove_temp_files(run_dir)  # left by writes that were killed
+    if freed:
+        log_event(run_dir, f"removed {freed} bytes of temporary files left by killed writes")
     write_json(run_dir / CONFIG, spec.to_json())
     try:
         device = resolve_device(spec.device)
         dataset = load_dataset(spec.dataset, spec.dataset_params, Path(data_root))
         model = (train_stage(spec, store, dataset, device, progress, on_trainer)
                  if stage == "train" else None)
+        if not (run_dir / CONFIG).is_file():  # the folder was removed or emptied while training
+            write_json(run_dir / CONFIG, spec.to_json())
+            log_event(run_dir, "config.json was gone when the run finished training (was the run "
+                               "folder removed while it trained?); written again")
         errors = evaluation_stage(spec, store, dataset, device, Path(data_root),
                                   Path(fid_weights) if fid_weights else None, model=model,
                                   metrics=metrics)

@@ -15,18 +15,21 @@ import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator,
+                      model_validator)
 
 from vaebench.errors import VaebenchError
 from vaebench.registry import DATASETS, METRICS, MODELS
+from vaebench.runner.safe_yaml import load_bounded
 
 # Bump when the meaning of a resolved config changes, so old results are not mixed with new.
 # 2: FactorVAE on the whole batch, disentanglement_lib's conv encoder, binarised MNIST, evaluation
 #    seed, one ELBO of log p(x) for every model; the identity is training only.
 CONFIG_VERSION = 2
+DEFAULT_MAX_RUNS = 10_000
 
 
 class _Strict(BaseModel):
@@ -66,22 +69,27 @@ class MetricSpec(_Strict):
 
 
 class TrainSpec(_Strict):
-    steps: int = Field(1000, gt=0)
-    batch_size: int = Field(64, gt=0)
+    # strict: `steps: true` is a mistake, not one step
+    steps: int = Field(1000, gt=0, strict=True)
+    batch_size: int = Field(64, gt=0, strict=True)
     optimizer: Literal["adam"] = "adam"
     lr: float = Field(1e-4, gt=0)
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.999, ge=0, lt=1)
     # Bookkeeping only: not part of a run's identity.
-    checkpoint_every: int = Field(500, gt=0)
-    log_every: int = Field(50, gt=0)
+    checkpoint_every: int = Field(500, gt=0, strict=True)
+    log_every: int = Field(50, gt=0, strict=True)
+
+
+# numpy's seed range; strict, so `seeds: [true]` is refused rather than read as seed 1
+Seed = Annotated[int, Field(ge=0, lt=2**32, strict=True)]
 
 
 class Suite(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     datasets: list[DatasetSpec] = Field(min_length=1)
     models: list[ModelSpec] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     train: TrainSpec = Field(default_factory=TrainSpec)
     metrics: list[MetricSpec] = Field(default_factory=lambda: [MetricSpec(name="elbo"),
                                                                MetricSpec(name="recon_error")])
@@ -93,6 +101,18 @@ class Suite(_Strict):
     keep_codes: bool = True
     results_dir: str = "results"
     data_root: str | None = None
+    # A guard against typos that expand to millions of runs; raise it here or with --max-runs.
+    max_runs: int = Field(DEFAULT_MAX_RUNS, ge=1)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_once(cls, metrics):
+        names = [m.name for m in metrics]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed twice; list each metric once (its "
+                             f"params in one entry)")
+        return metrics
 
     @model_validator(mode="before")
     @classmethod
@@ -207,17 +227,53 @@ def _apply_override(data: dict, item: str, path: Path) -> None:
         node = _child(node, part, item)
     if not isinstance(node, dict):
         raise VaebenchError(f"--set {item!r}: {'.'.join(parts[:-1])} in {path} is not a mapping")
-    node[parts[-1]] = yaml.safe_load(raw)
+    try:
+        node[parts[-1]] = load_bounded(raw, f"--set {item!r}")
+    except yaml.YAMLError as e:
+        raise VaebenchError(f"--set {item!r}: the value is not valid YAML ({_yaml_problem(e)}); "
+                            f"quote lists and mappings whole, e.g. --set 'seeds=[0, 1]'") from None
 
 
-def load_suite(path: str | Path, overrides: list[str] | tuple = ()) -> Suite:
-    """Read and validate a suite file; `overrides` are `KEY=VALUE` strings applied first."""
-    path = Path(path)
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    return " ".join(str(e).split())
+
+
+def count_runs(suite: Suite) -> int:
+    """len(expand(suite)) without expanding: datasets x (grid points of every model) x seeds."""
+    points = 0
+    for m in suite.models:
+        n = 1
+        for values in m.grid.values():
+            n *= len(values)
+        points += n
+    return len(suite.datasets) * points * len(suite.seeds)
+
+
+def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise VaebenchError(f"{path} is a folder; give a suite file inside it, e.g. "
+                            f"suites/quickstart.yaml")
     if not path.is_file():
         raise VaebenchError(f"suite file {path} does not exist (suites ship in suites/, e.g. "
                             f"suites/quickstart.yaml)")
     try:
-        data = yaml.safe_load(path.read_text())
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise VaebenchError(f"{path}: not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} at "
+                            f"offset {e.start}); save the suite as UTF-8") from None
+    except OSError as e:
+        raise VaebenchError(f"{path}: cannot be read ({e.strerror})") from None
+
+
+def load_suite(path: str | Path, overrides: list[str] | tuple = (),
+               max_runs: int | None = None) -> Suite:
+    """Read and validate a suite file; `overrides` are `KEY=VALUE` strings applied first.
+
+    `max_runs` (e.g. --max-runs) overrides the suite's own `max_runs` key.
+    """
+    path = Path(path)
+    try:
+        data = load_bounded(_read_text(path), str(path))
     except yaml.YAMLError as e:
         raise VaebenchError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
@@ -230,6 +286,15 @@ def load_suite(path: str | Path, overrides: list[str] | tuple = ()) -> Suite:
         suite = Suite.model_validate(data)
     except ValidationError as e:
         raise VaebenchError(_format_validation(path, e)) from None
+    if max_runs is not None and max_runs < 1:
+        raise VaebenchError(f"--max-runs {max_runs}: give a positive number of runs")
+    limit = max_runs if max_runs is not None else suite.max_runs
+    n_runs = count_runs(suite)
+    if n_runs > limit:
+        raise VaebenchError(
+            f"{path}: expands to {n_runs:,} runs ({len(suite.datasets)} dataset(s) x grid points "
+            f"x {len(suite.seeds)} seed(s)), more than the limit of {limit:,}. If you mean it, "
+            f"raise the limit with --max-runs {n_runs} or the suite key `max_runs: {n_runs}`.")
     for i, d in enumerate(suite.datasets):
         DATASETS.get(d.name, where=f"{path}: datasets[{i}].name")
     for i, m in enumerate(suite.models):
@@ -245,15 +310,27 @@ def load_suite(path: str | Path, overrides: list[str] | tuple = ()) -> Suite:
 
 
 def _check_params(fn, params: dict, where: str, skip_first: bool = True) -> None:
-    """Keyword parameters of a registered function: unknown names are an error."""
+    """Keyword parameters of a registered function: unknown names are an error, and each value
+    is validated (strictly: no "3" for 3, no true for 1) against the signature's annotation."""
     import inspect
 
-    sig = list(inspect.signature(fn).parameters.values())[1 if skip_first else 0:]
-    allowed = {p.name for p in sig if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    sig = list(inspect.signature(fn, eval_str=True).parameters.values())[1 if skip_first else 0:]
+    kw = [p for p in sig if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    allowed = {p.name for p in kw}
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise VaebenchError(f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
                             f"allowed: {', '.join(sorted(allowed)) or 'none'}")
+    fields = {p.name: (Any if p.annotation is p.empty else p.annotation, p.default)
+              for p in kw if p.name in params}
+    typed = create_model(f"{getattr(fn, '__name__', 'params')}_params",
+                         __config__=ConfigDict(strict=True, arbitrary_types_allowed=True), **fields)
+    try:
+        typed(**params)
+    except ValidationError as e:
+        msgs = "; ".join(f"{where}.{_loc(err['loc'][:1])}: {err['msg']} (given: {err.get('input')!r})"
+                         for err in e.errors())
+        raise VaebenchError(msgs) from None
 
 
 def resolve_model_params(name: str, params: dict, where: str) -> dict:

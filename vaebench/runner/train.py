@@ -6,12 +6,20 @@ oneDNN runs faster, most of all the single-channel first and last layers; the nu
 NCHW ones within float rounding (tests/test_train_speed.py). A checkpoint (model, optimizers, step, every RNG state, elapsed time) is written
 atomically every `checkpoint_every` steps and at the end, so a killed run resumes where its last
 checkpoint left off and continues exactly as an uninterrupted run would.
+
+Checkpoints hold only tensors and plain values (RNG states included) and are read with
+`torch.load(weights_only=True)`: a checkpoint planted in a results folder cannot run code. One that
+cannot be read safely is set aside (renamed, never deleted) and the run resumes from the previous
+checkpoint, or starts afresh; the run's events.log and results say so.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
+import pickle
+import sys
 import random
 import resource
 import time
@@ -23,7 +31,8 @@ import torch
 from tqdm import tqdm
 
 from vaebench.errors import VaebenchError
-from vaebench.runner.store import CHECKPOINT, LOG, atomic_write_bytes
+from vaebench.runner.store import (CHECKPOINT, LOG, PREV_CHECKPOINT, atomic_write_bytes, log_event,
+                                   set_aside)
 
 LOG_FIELDS_FIRST = ["step", "session", "elapsed_s", "images_per_s"]
 
@@ -33,12 +42,22 @@ class NonFiniteLoss(VaebenchError):
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """auto (the GPU if there is one), cpu, cuda or cuda:N; checked against this machine."""
+    import re
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", str(name)):
+        raise VaebenchError(f"device {name!r} is not one of auto, cpu, cuda, cuda:N")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise VaebenchError(f"device {name!r} was asked for, but this machine has no CUDA GPU "
                             f"visible to torch; use device: auto or cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise VaebenchError(f"device {name!r} was asked for, but this machine has "
+                            f"{torch.cuda.device_count()} CUDA GPU(s) (cuda:0 to "
+                            f"cuda:{torch.cuda.device_count() - 1}); use device: auto or cuda")
+    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -48,20 +67,53 @@ def seed_everything(seed: int) -> None:
 
 
 def _rng_state(data_gen: torch.Generator) -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-             "python": random.getstate(), "data": data_gen.get_state()}
+    """Every RNG state as tensors and plain lists, so weights_only loading can read it back."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {"torch": torch.get_rng_state(), "data": data_gen.get_state(),
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
+                       "has_gauss": has_gauss, "cached_gaussian": cached},
+             "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next}}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict, data_gen: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    data_gen.set_state(state["data"])
+    n, py = state["numpy"], state["python"]
+    np_state = (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                n["cached_gaussian"])
+    py_state = (py["version"], tuple(py["internal"]), py["gauss_next"])
+    torch.set_rng_state(state["torch"].cpu())
+    data_gen.set_state(state["data"].cpu())
+    np.random.set_state(np_state)
+    random.setstate(py_state)
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+class UnreadableCheckpoint(Exception):
+    """A checkpoint file that cannot be loaded safely (weights only) or does not fit the run."""
+
+
+def read_checkpoint(path: Path, device: torch.device) -> dict:
+    """The checkpoint's contents, loaded with weights_only=True (no code in it can run)."""
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).split("\n")
+        unsafe = next((line.strip() for line in first if "unsupported global" in line.lower()), None)
+        raise UnreadableCheckpoint(
+            f"it holds objects other than tensors and plain values ({unsafe}), so loading it "
+            f"could run code" if unsafe else f"not a checkpoint (UnpicklingError: {first[0][:200]})"
+        ) from None
+    except Exception as e:  # truncated zip, empty file, garbage: all mean damaged
+        raise UnreadableCheckpoint(f"damaged ({type(e).__name__}: {str(e)[:200]})") from None
+    need = {"model", "optimizers", "step", "train_seconds", "sessions", "log_rows", "rng"}
+    if not isinstance(ckpt, dict) or not need <= set(ckpt):
+        got = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise UnreadableCheckpoint(f"not a vaebench checkpoint (keys {got})")
+    return ckpt
 
 
 _STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
@@ -109,6 +161,7 @@ class TrainResult:
     sessions: int  # 1 + number of resumes
     resumed_from: int  # step the last session started at (0: fresh)
     final_terms: dict[str, float]  # loss terms averaged over the last logging window
+    recovery: list[str]  # checkpoints set aside this session, and what the run did instead
 
 
 class Trainer:
@@ -127,21 +180,54 @@ class Trainer:
         self.data_gen = torch.Generator().manual_seed(seed)
         self.step, self.train_seconds, self.sessions = 0, 0.0, 0
         self.log_rows: list[dict] = []
+        self.recovery: list[str] = []  # checkpoints set aside on the way in (for the results)
         self._in_step = False
 
     # --- checkpoints ---------------------------------------------------------------------
     def _load_checkpoint(self) -> bool:
-        path = self.run_dir / CHECKPOINT
-        if not path.is_file():
-            return False
-        ckpt = torch.load(path, map_location=self.device, weights_only=False)
-        self.model.load_state_dict(ckpt["model"])
-        for opt, state in zip(self.optimizers, ckpt["optimizers"]):
-            opt.load_state_dict(state)
-        self.step, self.train_seconds = ckpt["step"], ckpt["train_seconds"]
-        self.sessions, self.log_rows = ckpt["sessions"], ckpt["log_rows"]
-        _set_rng_state(ckpt["rng"], self.data_gen)
-        return True
+        """Resume from checkpoint.pt, else from checkpoint.prev.pt, else start afresh."""
+        for name in (CHECKPOINT, PREV_CHECKPOINT):
+            path = self.run_dir / name
+            if not path.is_file():
+                continue
+            try:
+                self._restore(read_checkpoint(path, self.device))
+                if self.recovery:
+                    self._note(f"resumed from {path} at step {self.step}")
+                return True
+            except UnreadableCheckpoint as e:
+                aside = set_aside(path)
+                self._note(f"refused {path}: {e}; kept aside as {aside.name}")
+        if self.recovery:
+            self._note("no readable checkpoint left: the run starts afresh from step 0")
+        return False
+
+    def _note(self, message: str) -> None:
+        self.recovery.append(message)
+        log_event(self.run_dir, message)
+        print(f"vaebench: {self.desc}: {message}", file=sys.stderr)
+
+    def _restore(self, ckpt: dict) -> None:
+        """All or nothing: a checkpoint that does not fit leaves the fresh model untouched."""
+        before = (copy.deepcopy(self.model.state_dict()), [copy.deepcopy(o.state_dict())
+                                                            for o in self.optimizers])
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            if len(ckpt["optimizers"]) != len(self.optimizers):
+                raise ValueError(f"{len(ckpt['optimizers'])} optimizer states for "
+                                 f"{len(self.optimizers)} optimizers")
+            for opt, state in zip(self.optimizers, ckpt["optimizers"]):
+                opt.load_state_dict(state)
+            _set_rng_state(ckpt["rng"], self.data_gen)
+            step, seconds = int(ckpt["step"]), float(ckpt["train_seconds"])
+            sessions, rows = int(ckpt["sessions"]), list(ckpt["log_rows"])
+        except Exception as e:
+            self.model.load_state_dict(before[0])
+            for opt, state in zip(self.optimizers, before[1]):
+                opt.load_state_dict(state)
+            raise UnreadableCheckpoint(f"does not fit this run ({type(e).__name__}: "
+                                       f"{str(e)[:200]})") from None
+        self.step, self.train_seconds, self.sessions, self.log_rows = step, seconds, sessions, rows
 
     def save_checkpoint(self) -> None:
         """Atomic: a kill during the write leaves the previous checkpoint intact."""
@@ -151,7 +237,8 @@ class Trainer:
                     "step": self.step, "train_seconds": self.train_seconds,
                     "sessions": self.sessions, "log_rows": self.log_rows,
                     "rng": _rng_state(self.data_gen)}, buf)
-        atomic_write_bytes(self.run_dir / CHECKPOINT, buf.getvalue())
+        atomic_write_bytes(self.run_dir / CHECKPOINT, buf.getvalue(),
+                           keep_previous=self.run_dir / PREV_CHECKPOINT)
         self._write_log()
 
     def save_if_between_steps(self) -> bool:
@@ -215,7 +302,7 @@ class Trainer:
         return TrainResult(steps=self.step, train_seconds=self.train_seconds,
                            images_per_s=self.step * batch_size / max(self.train_seconds, 1e-9),
                            sessions=self.sessions, resumed_from=start_step if resumed else 0,
-                           final_terms=final_terms)
+                           final_terms=final_terms, recovery=list(self.recovery))
 
     def _check_finite(self, means: dict[str, float]) -> None:
         """Stop before a NaN reaches a checkpoint; the run is recorded as failed with this reason."""

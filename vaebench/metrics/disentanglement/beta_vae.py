@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from typing import Callable
 
+from pydantic import PositiveInt
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -80,8 +81,8 @@ def _points(ground_truth, codes_of, random_state, batch_size, num_points):
                        "Constrained Variational Framework",
                  scores={"betavae_score": "higher", "betavae_score_train": "higher"},
                  quick_params={"batch_size": 16, "num_train": 100, "num_eval": 50})
-def betavae_score_metric(ctx: EvalContext, batch_size: int = 64, num_train: int = 10_000,
-                         num_eval: int = 5_000, code_table: bool = True) -> MetricResult:
+def betavae_score_metric(ctx: EvalContext, batch_size: PositiveInt = 64, num_train: PositiveInt = 10_000,
+                         num_eval: PositiveInt = 5_000, code_table: bool = True) -> MetricResult:
     check_counts("betavae_score", batch_size=batch_size, num_train=num_train, num_eval=num_eval)
     gt = ground_truth(ctx, "betavae_score")
     rs = np.random.RandomState(ctx.seed)

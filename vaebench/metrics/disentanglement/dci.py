@@ -3,6 +3,7 @@ disentanglement_lib's `compute_dci`: importances from gradient-boosted trees."""
 
 from __future__ import annotations
 
+from pydantic import PositiveInt
 import numpy as np
 import scipy.stats
 from joblib import Parallel, delayed
@@ -85,8 +86,8 @@ def _weighted(values, weights, importance) -> float:
                  scores={"dci_disentanglement": "higher", "dci_completeness": "higher",
                          "dci_informativeness": "higher"},
                  quick_params={"num_train": 500, "num_test": 250})
-def dci_metric(ctx: EvalContext, num_train: int = 10_000, num_test: int = 5_000,
-               batch_size: int = 16, n_jobs: int | None = -1,
+def dci_metric(ctx: EvalContext, num_train: PositiveInt = 10_000, num_test: PositiveInt = 5_000,
+               batch_size: PositiveInt = 16, n_jobs: int | None = -1,
                code_table: bool = True) -> MetricResult:
     """n_jobs: factors fitted in parallel (-1: all cores); scores do not depend on it."""
     check_counts("dci", num_train=num_train, num_test=num_test, batch_size=batch_size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from pydantic import PositiveInt
 import numpy as np
 
 from vaebench.data.base import GroundTruthFactors
@@ -102,8 +103,8 @@ def _votes(ground_truth, codes_of, random_state, batch_size, num_votes, global_v
                  scores={"factorvae_score": "higher", "factorvae_score_train": "higher",
                          "factorvae_active_dims": "higher"},
                  quick_params={"num_train": 150, "num_eval": 100, "num_variance_estimate": 1000})
-def factorvae_score_metric(ctx: EvalContext, batch_size: int = 64, num_train: int = 10_000,
-                           num_eval: int = 5_000, num_variance_estimate: int = 10_000,
+def factorvae_score_metric(ctx: EvalContext, batch_size: PositiveInt = 64, num_train: PositiveInt = 10_000,
+                           num_eval: PositiveInt = 5_000, num_variance_estimate: PositiveInt = 10_000,
                            prune_threshold: float = 0.05, code_table: bool = True) -> MetricResult:
     check_counts("factorvae_score", batch_size=batch_size, num_train=num_train,
                  num_eval=num_eval, num_variance_estimate=num_variance_estimate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import PositiveInt
 import numpy as np
 
 from vaebench.metrics.base import EvalContext, MetricResult
@@ -37,8 +38,8 @@ def mig(codes: np.ndarray, factors: np.ndarray, *, num_bins: int = 20) -> Metric
                  "codes most informative about it over its entropy (higher = more disentangled)",
                  paper="Chen et al. 2018, Isolating Sources of Disentanglement in VAEs",
                  scores={"mig": "higher"}, quick_params={"num_train": 1000})
-def mig_metric(ctx: EvalContext, num_train: int = 10_000, batch_size: int = 16,
-               num_bins: int = 20, code_table: bool = True) -> MetricResult:
+def mig_metric(ctx: EvalContext, num_train: PositiveInt = 10_000, batch_size: PositiveInt = 16,
+               num_bins: PositiveInt = 20, code_table: bool = True) -> MetricResult:
     """disentanglement_lib's study settings; code_table=False encodes every sampled image."""
     check_counts("mig", num_train=num_train, batch_size=batch_size, num_bins=num_bins)
     gt = ground_truth(ctx, "mig")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from pydantic import PositiveInt
 from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -88,8 +89,8 @@ def _macro_auc(clf, x, y) -> float:
                        "F-Statistic Loss",
                  scores={"modularity": "higher", "modularity_explicitness": "higher"},
                  quick_params={"num_train": 500, "num_test": 250})
-def modularity_metric(ctx: EvalContext, num_train: int = 10_000, num_test: int = 5_000,
-                      batch_size: int = 16, num_bins: int = 20, n_jobs: int | None = -1,
+def modularity_metric(ctx: EvalContext, num_train: PositiveInt = 10_000, num_test: PositiveInt = 5_000,
+                      batch_size: PositiveInt = 16, num_bins: PositiveInt = 20, n_jobs: int | None = -1,
                       explicitness: bool = True, code_table: bool = True) -> MetricResult:
     """disentanglement_lib's modularity_explicitness; explicitness=False skips the explicitness
     half (one multinomial logistic regression per factor, ~99% of the metric's time)."""

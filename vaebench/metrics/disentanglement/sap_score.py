@@ -3,6 +3,7 @@ with discrete factors (the study setting)."""
 
 from __future__ import annotations
 
+from pydantic import PositiveInt
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.svm import LinearSVC
@@ -62,8 +63,8 @@ def sap(codes_train: np.ndarray, factors_train: np.ndarray, codes_test: np.ndarr
                  paper="Kumar et al. 2018, Variational Inference of Disentangled Latent Concepts "
                        "from Unlabeled Observations",
                  scores={"sap": "higher"}, quick_params={"num_train": 500, "num_test": 250})
-def sap_metric(ctx: EvalContext, num_train: int = 10_000, num_test: int = 5_000,
-               batch_size: int = 16, n_jobs: int | None = -1, code_table: bool = True) -> MetricResult:
+def sap_metric(ctx: EvalContext, num_train: PositiveInt = 10_000, num_test: PositiveInt = 5_000,
+               batch_size: PositiveInt = 16, n_jobs: int | None = -1, code_table: bool = True) -> MetricResult:
     check_counts("sap", num_train=num_train, num_test=num_test, batch_size=batch_size)
     gt = ground_truth(ctx, "sap")
     (codes_train, factors_train), (codes_test, factors_test) = train_test_codes(

@@ -33,8 +33,12 @@ def load_image_folder(folder: Path, channels: int, size: tuple[int, int] | None 
     mode = {1: "L", 3: "RGB"}[channels]
     images = []
     for path in image_files(folder):
-        with Image.open(path) as im:
-            x = torch.from_numpy(np.array(im.convert(mode), dtype=np.uint8)).float().div(255)
+        try:
+            with Image.open(path) as im:
+                x = torch.from_numpy(np.array(im.convert(mode), dtype=np.uint8)).float().div(255)
+        except (OSError, ValueError, SyntaxError) as e:  # PIL's errors for damaged files
+            raise VaebenchError(f"{path} is damaged or not an image ({type(e).__name__}: {e}); "
+                                f"replace or remove it") from None
         x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)
         if size is not None and tuple(x.shape[-2:]) != tuple(size):
             x = F.interpolate(x[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]

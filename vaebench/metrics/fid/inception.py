@@ -12,6 +12,7 @@ to get it. Grey images are replicated to 3 channels; pytorch-fid resizes to 299x
 from __future__ import annotations
 
 import hashlib
+import pickle
 import urllib.request
 from pathlib import Path
 from unittest import mock
@@ -96,7 +97,7 @@ class InceptionExtractor(FeatureExtractor):
                                    lambda *args, **kwargs: state):
                 self.net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[self.dim]],
                                        resize_input=True, normalize_input=True)
-        except (RuntimeError, OSError, KeyError) as e:
+        except (RuntimeError, OSError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as e:
             raise VaebenchError(f"{weights_path} is not pytorch-fid's Inception weights file "
                                 f"{FID_WEIGHTS_FILE} ({type(e).__name__}: {str(e)[:300]}); get "
                                 f"it from {FID_WEIGHTS_URL}") from None

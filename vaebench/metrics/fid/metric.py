@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import PositiveInt
 import torch
 
 from vaebench.errors import VaebenchError
@@ -82,8 +83,8 @@ def _setup(ctx: EvalContext, metric: str, extractor: str, num_samples: int, batc
                  "lower is better", paper=PAPER, scores={"fid_*": "lower"},
                  quick_params={"num_samples": 500})
 @torch.no_grad()
-def fid(ctx: EvalContext, extractor: str = "domain", num_samples: int = 10_000,
-        batch_size: int = 100, weights: str | None = None) -> MetricResult:
+def fid(ctx: EvalContext, extractor: str = "domain", num_samples: PositiveInt = 10_000,
+        batch_size: PositiveInt = 100, weights: str | None = None) -> MetricResult:
     """num_samples generated and real images (capped at the test split's size); weights: the
     Inception weights file where `--fid-weights` is not given (else the torch hub cache)."""
     ex, n, details = _setup(ctx, "fid", extractor, num_samples, batch_size, weights)
@@ -100,8 +101,8 @@ def fid(ctx: EvalContext, extractor: str = "domain", num_samples: int = 10_000,
                  "fid_recon_domain or fid_recon_inception; lower is better", paper=PAPER,
                  scores={"fid_recon_*": "lower"}, quick_params={"num_samples": 500})
 @torch.no_grad()
-def fid_recon(ctx: EvalContext, extractor: str = "domain", num_samples: int = 10_000,
-              batch_size: int = 100, weights: str | None = None) -> MetricResult:
+def fid_recon(ctx: EvalContext, extractor: str = "domain", num_samples: PositiveInt = 10_000,
+              batch_size: PositiveInt = 100, weights: str | None = None) -> MetricResult:
     """Reconstructions (decoded posterior means) of the same real images the reference uses."""
     ex, n, details = _setup(ctx, "fid_recon", extractor, num_samples, batch_size, weights)
     ref, ref_info = reference_statistics(ctx.dataset, ex, n, ctx.cache_dir, batch_size)

@@ -46,7 +46,8 @@ class Outcome:
 
     run_id: str
     suite: str
-    status: Literal["done", "failed", "queued", "untrained"]  # untrained: left for `vaebench run`
+    # untrained: left for `vaebench run`; busy: another process holds the run's lock
+    status: Literal["done", "failed", "queued", "untrained", "busy"]
     reason: str = ""
     skipped: bool = False  # done before this command started
 

@@ -37,6 +37,7 @@ import vaebench
 from vaebench.errors import VaebenchError
 from vaebench.registry import register_executor
 from vaebench.runner.executors.base import Executor, Outcome, RunTarget
+from vaebench.runner.executors.local_worker import BUSY
 from vaebench.runner.store import RunStore
 from vaebench.runner.suite import RunSpec
 
@@ -160,8 +161,8 @@ class LocalExecutor(Executor):
             for name, reason in r.get("metric_errors", {}).items():
                 line += f"\n        metric {name} failed: {reason}"
             tqdm.write(line, file=sys.stdout)
-            out.append(Outcome(spec.run_id, spec.suite, "failed" if r["status"] == "failed" else "done",
-                               r.get("reason", "")))
+            status = r["status"] if r["status"] in ("failed", "busy") else "done"
+            out.append(Outcome(spec.run_id, spec.suite, status, r.get("reason", r.get("holder", ""))))
         return out
 
     # --- the scheduler ---------------------------------------------------------------------
@@ -187,8 +188,11 @@ class LocalExecutor(Executor):
                     out = self._outcome(r, target)
                     finished.append(out)
                     line = f"{out.status:>6}  {r.spec.run_id}  ({time.perf_counter() - r.started:.1f} s)"
-                    if out.status == "failed":
+                    if out.status in ("failed", "busy"):
                         line += f"\n        reason: {out.reason}"
+                    for name, error in RunStore(target.suite_dir(r.spec.suite)).metric_errors(
+                            r.spec.run_id).items():
+                        line += f"\n        metric {name} failed: {error}"
                     bar.set_postfix_str(f"{len(running)} running", refresh=False)
                     bar.update(1)
                     tqdm.write(line, file=sys.stdout)
@@ -230,6 +234,8 @@ class LocalExecutor(Executor):
         store = RunStore(target.suite_dir(r.spec.suite))
         state = store.state(r.spec.run_id)
         code = r.proc.returncode
+        if code == BUSY:
+            return Outcome(r.spec.run_id, r.spec.suite, "busy", _last_line(r.log_path))
         if code == 0 and state == "done":
             return Outcome(r.spec.run_id, r.spec.suite, "done")
         if code == 0 and state == "failed":

@@ -12,6 +12,9 @@ import signal
 import sys
 
 
+BUSY = 75  # exit code (EX_TEMPFAIL): the run was left to the process that holds its lock
+
+
 def die_with_parent(parent: int) -> None:
     """Linux: this process gets SIGKILL when `parent` dies (a killed `vaebench run` must not
     leave runs training behind it that a new `vaebench run` would train a second time)."""
@@ -30,8 +33,11 @@ def main() -> int:
     torch.set_num_threads(job["threads"])
     from vaebench.runner.run import run_job
 
-    run_job(job["spec"], job["results_dir"], job["data_root"], progress=False,
-            fid_weights=job["fid_weights"], train=job.get("train", True), metrics=job.get("metrics"))
+    out = run_job(job["spec"], job["results_dir"], job["data_root"], progress=False,
+                  fid_weights=job["fid_weights"], train=job.get("train", True), metrics=job.get("metrics"))
+    if out["status"] == "busy":  # another process holds the run's lock: nothing was written
+        print(f"vaebench: skipped, another process is on this run ({out['holder']})", flush=True)
+        return BUSY
     return 0  # done or failed, run_job recorded which; any other exit is the process dying
 
 

@@ -49,6 +49,17 @@ ACTIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"
                  "COMPLETING", "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD"}
 # sacct learns of a job asynchronously; give an unseen job this long before calling it lost.
 UNSEEN_GRACE_S = 120
+# What an ended job's state means for the person reading the failure.
+END_MEANINGS = {
+    "OUT_OF_MEMORY": "out of memory: the job used more than the preset's mem_gb; raise mem_gb in "
+                     "the SLURM preset (or lower train.batch_size)",
+    "TIMEOUT": "it hit the preset's time limit more often than max_requeues allows; raise time",
+    "NODE_FAIL": "its node failed and the job was not requeued",
+    "CANCELLED": "it was cancelled (scancel, or an administrator)",
+    "PREEMPTED": "it was preempted and not requeued",
+    "BOOT_FAIL": "its node failed to boot",
+    "DEADLINE": "it passed its deadline",
+}
 
 
 # --- presets ---------------------------------------------------------------------------------
@@ -195,9 +206,13 @@ class SlurmRun(submitit.helpers.Checkpointable):
         # oversubscribe it and each runs many times slower. Use the CPUs the job was given.
         if env.get("SLURM_CPUS_PER_TASK"):
             torch.set_num_threads(int(env["SLURM_CPUS_PER_TASK"]))
-        print(f"vaebench: run {spec.run_id}, SLURM job {job} (start "
-              f"{int(env.get('SLURM_RESTART_COUNT', 0)) + 1}, {torch.get_num_threads()} threads)",
-              flush=True)
+        from vaebench.runner.store import log_event
+
+        start = int(env.get("SLURM_RESTART_COUNT", 0)) + 1
+        print(f"vaebench: run {spec.run_id}, SLURM job {job} (start {start}, "
+              f"{torch.get_num_threads()} threads)", flush=True)
+        log_event(Path(self.results_dir) / spec.suite / spec.run_id,
+                  f"SLURM job {job} start {start} on {env.get('SLURMD_NODENAME', '?')}")
         return run_job(spec, self.results_dir, self.data_root, progress=False,
                        fid_weights=self.fid_weights, train=self.train, on_trainer=self._hold)
 
@@ -263,14 +278,26 @@ def job_states(job_ids: list[str]) -> dict[str, str]:
         args += ["-j", main_id]
     known = _parse_sacct(_sacct(args))
     states = {j: known[j] for j in job_ids if j in known}
-    unseen = [j for j in job_ids if j not in states]
-    if unseen:  # just submitted: the controller knows the job before the accounting database does
-        out = _slurm_command(["squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(unseen)])
+    # Ask the controller too about jobs the database does not know yet (just submitted) and
+    # about jobs it calls ended: after a node failure sacct says NODE_FAIL while SLURM has
+    # already requeued the job, which is then still PENDING in the queue.
+    ask = [j for j in job_ids if j not in states or not is_active(states[j])]
+    if ask:
+        out = _slurm_command(["squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(ask)])
         for line in out.stdout.splitlines():
             jid, _, state = line.partition("|")
-            if jid in unseen:
+            if jid in ask and (jid not in states or is_active(state)):
                 states[jid] = state
     return states
+
+
+def job_attempts(job_id: str) -> list[str]:
+    """The states of a job's earlier attempts, oldest first (a job requeued after a node failure
+    or preemption shows NODE_FAIL / PREEMPTED / REQUEUED here); [] when it never restarted."""
+    out = _sacct(["-X", "-D", "--parsable2", "-o", "JobID,State", "-j", job_id.split("_")[0]])
+    states = [line.partition("|")[2] for line in out.splitlines()[1:]
+              if line.partition("|")[0] == job_id]
+    return states[:-1]
 
 
 def is_active(state: str | None) -> bool:
@@ -302,13 +329,31 @@ def record_job_end(run_dir: Path, record: dict, state: str) -> dict:
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file():
         write_json(run_dir / CONFIG, record["config"])
+    meaning = END_MEANINGS.get("OUT_OF_MEMORY" if _killed_for_memory(record) else
+                               (state or "").split()[0] if state else "", "")
     reason = (f"SLURM job {record['job_id']} ended as {state or 'UNKNOWN (no record in sacct)'} "
-              f"before the run finished; {_log_note(record)}")
+              f"before the run finished{f' ({meaning})' if meaning else ''}; {_log_note(record)}")
     failure = {"status": "failed", "run_id": record["run_id"], "reason": reason,
                "error_type": "SlurmJobEnded", "slurm_job_id": record["job_id"], "slurm_state": state,
                "traceback": record["stderr"], "failed_at": _now()}
     write_json(run_dir / FAILED, failure)
     return failure
+
+
+# slurmstepd's words in the job's stderr when it kills a job over its memory: with cgroups
+# ("oom_kill event"; the job then ends OUT_OF_MEMORY) or with jobacct_gather's OverMemoryKill
+# ("Exceeded job memory limit"; the job then ends FAILED).
+OOM_MARKERS = ("exceeded job memory limit", "exceeded memory limit", "oom_kill event", "oom-kill event")
+
+
+def _killed_for_memory(record: dict) -> bool:
+    path = Path(record["stderr"])
+    if not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - 20_000))
+        tail = f.read().decode(errors="replace").lower()
+    return any(marker in tail for marker in OOM_MARKERS)
 
 
 def _log_note(record: dict) -> str:
@@ -351,6 +396,12 @@ def describe_job(run_dir: Path) -> str:
     except VaebenchError as e:
         return f"slurm job {record['job_id']} (state unavailable: {e})"
     line = f"slurm job {record['job_id']} {state or 'UNKNOWN'}"
+    try:
+        earlier = job_attempts(record["job_id"])
+    except VaebenchError:
+        earlier = []
+    if earlier:
+        line += f" (restarted {len(earlier)}x; earlier attempts: {', '.join(earlier)})"
     if has_ended(record, state):
         store = RunStore(run_dir.parent)
         if _settle(store, run_dir.name, record, state) == "failed":
