@@ -143,7 +143,7 @@ class GaussianVAE(LatentVariableModel):
 
     def noise_like(self, mu):
         """The reparameterisation noise (standard normal, mu's shape). A packed run
-        (vaebench/runner/pack.py) substitutes each member's own draws here."""
+        (the runner's pack.py) substitutes each member's own draws here."""
         return torch.randn_like(mu)
 
     def _cond(self, y):

@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import os
 import tempfile
 from datetime import datetime, timezone
@@ -41,6 +40,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from vaebench.errors import VaebenchError
+from vaebench.files import atomic_write_bytes, read_json, write_json  # noqa: F401  (its callers import them here)
 
 # 2: configuration_id, eval_seed, provenance, post_training_seconds; one elbo of log p(x).
 RESULTS_SCHEMA_VERSION = 2
@@ -57,48 +57,10 @@ def evaluation_key(metric: str, params: dict, eval_seed: int) -> str:
     return f"{metric}-{digest}-e{eval_seed}"
 
 
-def _json_safe(obj):
-    """NaN/inf become null, so every file stays valid JSON for other tools."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
-        return _json_safe(obj.item())
-    return obj
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
-def atomic_write_bytes(path: Path, data: bytes, keep_previous: Path | None = None) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`.
-
-    The file gets the mode a plain open() would give (0666 less the umask), not mkstemp's 0600,
-    so teammates sharing a results folder can read it. With `keep_previous`, the old `path` is
-    renamed there first (a kill between the two renames leaves only `keep_previous`: readers
-    fall back to it).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if keep_previous is not None and path.exists():
-            os.replace(path, keep_previous)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def check_writable(folder: Path, reserve: int = 1 << 20) -> None:
@@ -170,12 +132,8 @@ def set_aside(path: Path) -> Path:
     return aside
 
 
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(_json_safe(obj), indent=2, sort_keys=True) + "\n").encode())
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
 
 
 class DamagedFile(VaebenchError):

@@ -34,7 +34,7 @@ from vaebench.data.base import ImageDataset
 from vaebench.errors import NotApplicable
 from vaebench.metrics.fid.frechet import FeatureExtractor
 from vaebench.registry import DATASETS
-from vaebench.runner.store import atomic_write_bytes, read_json, write_json
+from vaebench.files import atomic_write_bytes, read_json, write_json
 
 # Raise when the extractor changes in a way its source code does not show (e.g. its data).
 EXTRACTOR_VERSION = 1

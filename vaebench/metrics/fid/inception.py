@@ -23,7 +23,7 @@ from pytorch_fid.inception import FID_WEIGHTS_URL, InceptionV3
 
 from vaebench.errors import VaebenchError
 from vaebench.metrics.fid.frechet import FeatureExtractor
-from vaebench.runner.store import atomic_write_bytes
+from vaebench.files import atomic_write_bytes
 
 FID_WEIGHTS_FILE = FID_WEIGHTS_URL.rsplit("/", 1)[1]  # pt_inception-2015-12-05-6726825d.pth
 SHA256_PREFIX = "6726825d"  # torch hub's convention: the file name carries its hash's prefix

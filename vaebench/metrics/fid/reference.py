@@ -17,7 +17,7 @@ import torch
 
 from vaebench.data.base import ImageDataset
 from vaebench.metrics.fid.frechet import FeatureExtractor, FeatureStatistics, feature_statistics, quantize
-from vaebench.runner.store import atomic_write_bytes
+from vaebench.files import atomic_write_bytes
 
 REFERENCE_SEED = 0
 
