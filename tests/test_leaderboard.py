@@ -26,6 +26,8 @@ def fake_run(root, run_id, scores=None, failed=False, **kw):
         write_json(d / "failed.json", {"reason": "boom"})
         return
     write_json(d / "metrics.json", {"schema_version": RESULTS_SCHEMA_VERSION, "scores": scores or {},
+                                    "dataset": s.dataset, "model": s.model,
+                                    "model_params": s.model_params, "seed": s.seed,
                                     "cost": {"train_seconds": 2.0, "images_per_s": 100.0, "eval_seconds": 1.0,
                                              "post_training_seconds": 0.5,
                                              "peak_memory_bytes": 2**20, "device": "cpu"}})
@@ -100,7 +102,10 @@ def test_results_of_an_older_schema_are_left_out_with_a_message(tmp_path):
     fake_run(tmp_path, "new", {"elbo": -100.0})
     old = tmp_path / "old"
     write_json(old / "config.json", {k: v for k, v in spec(beta=2).to_json().items() if k != "config_version"})
-    write_json(old / "metrics.json", {"schema_version": 1, "scores": {"elbo": -5.0}, "cost": {}})
+    write_json(old / "metrics.json", {"schema_version": 1, "scores": {"elbo": -5.0}, "dataset": "dsprites",
+                                      "model": "beta_vae", "model_params": {}, "seed": 0,
+                                      "cost": {"device": "cpu", "train_seconds": 1, "images_per_s": 1,
+                                               "eval_seconds": 1, "peak_memory_bytes": 1}})
     board = leaderboard(tmp_path)
     assert board["params"].tolist() == ["beta=4"]
     text = format_table(board)

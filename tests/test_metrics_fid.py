@@ -33,7 +33,7 @@ from vaebench.models.cvae import CVAE, CVAEConfig
 from vaebench.models.vae import VAE, VAEConfig
 from vaebench.registry import DATASETS
 from vaebench.report.leaderboard import lower_is_better
-from vaebench.runner.run import evaluate, load_dataset
+from vaebench.runner.run import evaluate_metric, load_dataset
 from vaebench.runner.suite import RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -331,7 +331,9 @@ def test_missing_inception_weights_say_which_file_and_where(mnist, tmp_path, mon
                    metrics=[{"name": "fid", "params": {"extractor": "inception", "num_samples": 8}},
                             {"name": "recon_error", "params": {"num_examples": 16}}])
     model = VAE(VAEConfig(latent_dim=2), mnist.image_shape, mnist.num_classes).eval()
-    results = evaluate(spec, model, mnist, CPU, DATA, cache_dir=tmp_path / "cache")
+    ctx = EvalContext(model=model, dataset=mnist, device=CPU, seed=spec.eval_seed, data_root=DATA,
+                      cache_dir=tmp_path / "cache")
+    results = {m["name"]: evaluate_metric(ctx, m["name"], m["params"]) for m in spec.metrics}
     assert FID_WEIGHTS_FILE in results["fid"]["error"] and "traceback" not in results["fid"]
     assert results["recon_error"]["scores"]["recon_error"] > 0
 

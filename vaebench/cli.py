@@ -224,7 +224,7 @@ def cmd_report(args) -> int:
         raise VaebenchError(f"-o {args.output}: {args.results_dir} holds {len(suites)} suites; "
                             f"give one suite's folder, e.g. {suites[0]}")
     for suite_dir in suites:
-        _settle_slurm(suite_dir)
+        _settle(suite_dir)
         index = write_report(suite_dir, Path(args.output) if args.output else None,
                              data_root=_data_root(args.data_root), reference=args.reference,
                              scores=args.score or None, baselines=not args.no_baselines)

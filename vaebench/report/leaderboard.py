@@ -13,6 +13,7 @@ A configuration whose every seed failed still has its row, with empty scores.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
