@@ -11,6 +11,7 @@ from vaebench.data.base import TensorImageDataset
 from vaebench.errors import NotApplicable
 from vaebench.metrics import EvalContext, betavae_score, factorvae_score
 from vaebench.metrics.disentanglement.code_table import CodeTable
+from vaebench.metrics.disentanglement.context import code_table
 from vaebench.metrics.disentanglement.sampling import sample_factors_batched
 from vaebench.models.base import LatentVariableModel, ModelConfig
 from vaebench.registry import METRICS
@@ -177,7 +178,7 @@ def test_panel_with_code_table_equals_per_sample_encoding():
         assert with_table.scores == per_sample.scores, name
         assert with_table.details == per_sample.details, name
     # every metric of the run shared one table; no grid row was encoded twice
-    table = table_ctx.cache["disentanglement.code_table"][2]
+    table = code_table(table_ctx)
     assert isinstance(table, CodeTable)
     assert table_ctx.model.images_encoded == table.num_encoded <= int(SIZES.prod())
     assert table_ctx.dataset.factors.rows_rendered == table.num_encoded

@@ -105,7 +105,6 @@ def _execute(args, train: bool) -> int:
         print(_job_table(specs, store))
         if not args.no_estimate:
             from vaebench.runner.estimate import estimate, format_estimate
-            from vaebench.runner.train import resolve_device
 
             print()
             print(format_estimate(estimate(specs, store, data_root), str(resolve_device(specs[0].device))))
