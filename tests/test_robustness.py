@@ -56,7 +56,7 @@ def results(finished, tmp_path):
 
 
 def run_dirs(suite_dir):
-    return sorted(p for p in suite_dir.iterdir() if p.is_dir())
+    return sorted(p for p in suite_dir.iterdir() if (p / "config.json").is_file())
 
 
 DAMAGE = {
@@ -83,12 +83,12 @@ def test_a_damaged_file_is_named_counted_and_skipped(results, capsys, name, dama
     board = pd.read_csv(results / "leaderboard.csv")
     assert "Traceback" not in err
     if name == "failed.json":  # the failure stays a failure, its reason says the record is damaged
-        assert board["n_seeds"].tolist() == [2]
+        assert board["n_done"].tolist() == [2] and board["n_failed"].tolist() == [1]
         assert main(["status", str(results)]) == 0
         out = capsys.readouterr().out
         assert "2 done, 1 failed" in out and "failure record is damaged" in out and str(target) in out
         return
-    assert board["n_seeds"].tolist() == [2]  # the two intact runs
+    assert board["n_seeds"].tolist() == [2] and board["n_done"].tolist() == [2]  # the two intact runs
     assert "1 damaged run(s) skipped" in err and str(target) in err
     assert main(["status", str(results)]) == 0
     out = capsys.readouterr().out
@@ -105,11 +105,12 @@ def test_a_damaged_suite_json_still_counts_the_runs(results, capsys):
 def test_run_finishes_a_damaged_run_again_and_keeps_the_damaged_file(results, capsys):
     bad = run_dirs(results)[1]
     scores = json.loads((bad / "metrics.json").read_text())["scores"]
+    trained = (bad / "trained.json").read_bytes()
     (bad / "metrics.json").write_text('{"scores": {"recon_')
     assert run_cli(write_suite(results.parent.parent), results.parent) == 0
     again = json.loads((bad / "metrics.json").read_text())
-    assert again["scores"] == scores  # evaluated again from the final checkpoint
-    assert again["cost"]["resumed_from_step"] == 2
+    assert again["scores"] == scores  # the summary is written again from the kept evaluations
+    assert (bad / "trained.json").read_bytes() == trained  # and nothing was trained again
     (aside,) = bad.glob("metrics.json.damaged-*")
     assert aside.read_text() == '{"scores": {"recon_'
     assert "kept aside" in (bad / "events.log").read_text()

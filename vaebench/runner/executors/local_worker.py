@@ -36,7 +36,7 @@ def main() -> int:
     out = run_job(job["spec"], job["results_dir"], job["data_root"], progress=False,
                   fid_weights=job["fid_weights"], train=job.get("train", True), metrics=job.get("metrics"))
     if out["status"] == "busy":  # another process holds the run's lock: nothing was written
-        print(f"vaebench: skipped, another process is on this run ({out['holder']})", flush=True)
+        print(f"vaebench: skipped: another process is training it ({out['holder']})", flush=True)
         return BUSY
     return 0  # done or failed, run_job recorded which; any other exit is the process dying
 
