@@ -72,6 +72,10 @@ def test_a_configuration_whose_every_seed_failed_keeps_its_row(tmp_path):
     board = leaderboard(tmp_path)
     row = board[board["params"] == "beta=4"].iloc[0]
     assert (row["n_done"], row["n_failed"], row["elbo_n"]) == (0, 2, 0)
+    # a board of failures only still prints (no cost columns to show)
+    only_failed = tmp_path / "only_failed"
+    fake_run(only_failed, "f0", failed=True)
+    assert "n_failed" in format_table(leaderboard(only_failed))
     assert math.isnan(row["elbo_mean"])
     write_csv(board, tmp_path / "lb.csv")
     assert len(pd.read_csv(tmp_path / "lb.csv")) == 2

@@ -140,7 +140,7 @@ def test_slurm_gives_the_same_leaderboard_as_local(tmp_path, capsys):
 
     local = pd.read_csv(tmp_path / "local" / "tiny" / "leaderboard.csv")
     remote = pd.read_csv(tmp_path / "slurm" / "tiny" / "leaderboard.csv")
-    cost = ("train_seconds", "images_per_s", "eval_seconds", "peak_memory_mb")
+    cost = ("train_seconds", "images_per_s", "post_training_seconds", "eval_seconds", "peak_memory_mib")
     scores = [c for c in local.columns if not c.startswith(cost)]
     assert len(local) == 2 and (remote["n_seeds"] == 2).all()
     pd.testing.assert_frame_equal(local[scores], remote[scores], check_exact=True)

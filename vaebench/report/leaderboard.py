@@ -198,7 +198,7 @@ def format_table(board: pd.DataFrame, max_scores: int = 8) -> str:
     if board.empty:
         return "\n".join(["(no finished runs yet)"] + notes)
     scores = score_columns(board)
-    shown = scores[:max_scores] + ["train_seconds", "images_per_s"]
+    shown = scores[:max_scores] + [c for c in ("train_seconds", "images_per_s") if f"{c}_mean" in board.columns]
     fixed = [c for c in board.columns if c not in ("configuration_id", "device") and not any(
         c.startswith(f"{s}_") for s in scores + COST_COLUMNS)]
     out = board[fixed].copy()
