@@ -134,8 +134,12 @@ class LocalExecutor(Executor):
             outcomes[o.run_id] = o
         if todo:
             gpus, budget = visible_gpus(), thread_budget()
-            jobs = min(self.options.get("jobs") or default_jobs(len(gpus), budget), len(todo))
-            threads = thread_share(budget, jobs)
+            asked = self.options.get("jobs") or default_jobs(len(gpus), budget)
+            jobs = min(asked, len(todo))
+            # The share follows --jobs, not how many runs happen to be left: a run's thread count
+            # (and with it the float rounding of its kernels) must not depend on which other
+            # runs were already done, or a resumed suite would not reproduce an uninterrupted one.
+            threads = thread_share(budget, asked)
             print(f"{len(todo)} run(s), {jobs} at once, {threads} thread(s) each"
                   + (f", GPUs {','.join(gpus)}" if len(gpus) > 1 else ""), flush=True)
             for o in self._schedule(todo, target, jobs, threads, gpus):
