@@ -213,7 +213,8 @@ def evaluation_stage(spec: RunSpec, store: RunStore, dataset, device, data_root:
                 if spec.keep_codes:
                     written = _keep_codes(ctx, store, spec, written)
             write_summary(spec, store, errors)
-    write_summary(spec, store, errors)
+    else:  # nothing to evaluate (a summary set aside as damaged, say): write the summary once
+        write_summary(spec, store, errors)
     return errors
 
 
