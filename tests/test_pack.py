@@ -2,6 +2,7 @@
 same noise), and leaves each member's folder as a separate run would."""
 
 import csv
+import json
 
 import pytest
 import torch
@@ -10,7 +11,10 @@ from vaebench.errors import VaebenchError
 from vaebench.models.beta_vae import BetaVAE, BetaVAEConfig
 from vaebench.models.factor_vae import FactorVAE, FactorVAEConfig
 from vaebench.models.info_vae import InfoVAE, InfoVAEConfig
-from vaebench.runner.pack import PackedTrainer, build_members
+from vaebench.cli import main
+from vaebench.runner.pack import NotPackable, PackedTrainer, build_members, plan_packs
+from vaebench.runner.run import run_job
+from vaebench.runner.suite import expand, load_suite
 from vaebench.runner.train import Trainer, seed_everything
 from tests.test_train import tiny_dataset
 
@@ -43,12 +47,13 @@ def assert_same_training(a, b, lr):
 
 def test_pack_of_two_equals_two_separate_runs(tmp_path):
     members = build_members(build, [0, 1], [tmp_path / "p0", tmp_path / "p1"])
-    packed = PackedTrainer(members, tiny_dataset(), CFG, torch.device("cpu")).run()
+    PackedTrainer(members, tiny_dataset(), CFG, torch.device("cpu")).run()
+    packed = [m.model for m in members]
     alone = [separate(s, tmp_path / f"s{s}") for s in (0, 1)]
     for p, s in zip(packed, alone):
-        assert_same_training(p.model, s.model, CFG["lr"])
+        assert_same_training(p, s.model, CFG["lr"])
     # the two seeds trained differently: the comparison is not of identical models
-    diff = (packed[0].model.encoder.fc[0].weight - packed[1].model.encoder.fc[0].weight).abs().max()
+    diff = (packed[0].encoder.fc[0].weight - packed[1].encoder.fc[0].weight).abs().max()
     assert diff > 1e-2
     for k in (0, 1):
         with open(tmp_path / f"p{k}" / "train_log.csv") as f:
@@ -84,3 +89,76 @@ def test_variants_that_cannot_be_packed_say_so(tmp_path):
     with pytest.raises(VaebenchError, match="share the model and its hyperparameters"):
         PackedTrainer(build_members(build, [0], [tmp_path / "a"]) + other, tiny_dataset(), CFG,
                       torch.device("cpu"))
+
+
+def test_a_pack_resumes_from_its_members_checkpoints_as_one_pack(tmp_path):
+    dirs = [tmp_path / "p0", tmp_path / "p1"]
+    PackedTrainer(build_members(build, [0, 1], dirs), tiny_dataset(), CFG | {"steps": 3},
+                  torch.device("cpu")).run()
+    members = build_members(build, [0, 1], dirs)  # a new process: fresh models, same folders
+    pack = PackedTrainer(members, tiny_dataset(), CFG, torch.device("cpu"))
+    assert pack.step == 3
+    results = pack.run()
+    assert [(r.steps, r.sessions, r.resumed_from) for r in results] == [(6, 2, 3)] * 2
+    for m, seed in zip(members, (0, 1)):
+        assert_same_training(m.model, separate(seed, tmp_path / f"s{seed}").model, CFG["lr"])
+
+
+def test_members_with_checkpoints_of_different_steps_are_not_packed(tmp_path):
+    PackedTrainer(build_members(build, [0], [tmp_path / "p0"]), tiny_dataset(), CFG | {"steps": 3},
+                  torch.device("cpu")).run()
+    members = build_members(build, [0, 1], [tmp_path / "p0", tmp_path / "p1"])
+    with pytest.raises(NotPackable, match=r"different steps \(steps \[3, 0\]\)"):
+        PackedTrainer(members, tiny_dataset(), CFG, torch.device("cpu"))
+
+
+def spec_like(run_id, model="vae", seed=0, pack=4, **params):
+    from vaebench.runner.suite import RunSpec
+
+    return RunSpec(run_id=run_id, suite="s", dataset="d", dataset_params={}, model=model,
+                   model_params=params, seed=seed, train={"steps": 1}, metrics=[], pack=pack)
+
+
+def test_plan_groups_runs_of_one_configuration_up_to_the_pack_size():
+    specs = ([spec_like(f"a{s}", seed=s, beta=1.0) for s in range(5)]
+             + [spec_like(f"b{s}", seed=s, beta=4.0) for s in range(2)]
+             + [spec_like(f"f{s}", model="factor_vae", seed=s) for s in range(2)])
+    packs = [[s.run_id for s in p] for p in plan_packs(specs)]
+    assert packs == [["a0", "a1", "a2", "a3"], ["a4"], ["b0", "b1"], ["f0"], ["f1"]]
+    assert [[s.run_id for s in p] for p in plan_packs([spec_like("x", pack=1), spec_like("y", seed=1, pack=1)])] \
+        == [["x"], ["y"]]
+
+
+PACK_SUITE = """
+name: packed
+datasets: [{name: dsprites_procedural, params: {train_size: 256, test_size: 64}}]
+models: [vae, info_vae]
+seeds: [0, 1]
+pack: 2
+train: {steps: 6, batch_size: 8, lr: 1.0e-3, checkpoint_every: 3, log_every: 3}
+metrics: [{name: elbo, params: {num_examples: 32}}]
+"""
+
+
+def test_a_packed_suite_gives_each_run_what_its_separate_training_gives(tmp_path, capsys):
+    """Through the local executor: the vae runs train as a pack of 2 in one process, the
+    info_vae runs (noise drawn in the loss) are found unpackable and train alone; every run's
+    folder and scores are those of its separate training, and the run ids do not change."""
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(PACK_SUITE)
+    assert main(["run", str(suite), "--results", str(tmp_path / "packed"), "--no-progress",
+                 "--no-report", "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "4 run(s) in 2 pack(s)" in out and out.count("pack of 2") == 4
+    specs = expand(load_suite(suite, ["pack=1"]))
+    for spec in specs:
+        run_job(spec, tmp_path / "alone", tmp_path, progress=False)
+    for spec in specs:
+        packed = json.loads((tmp_path / "packed" / "packed" / spec.run_id / "metrics.json").read_text())
+        alone = json.loads((tmp_path / "alone" / "packed" / spec.run_id / "metrics.json").read_text())
+        assert packed["scores"]["elbo"] == pytest.approx(alone["scores"]["elbo"], rel=1e-3)
+        events = (tmp_path / "packed" / "packed" / spec.run_id / "events.log").read_text()
+        if spec.model == "vae":
+            assert packed["cost"]["pack_size"] == 2 and "trained in a pack of 2" in events
+        else:
+            assert packed["cost"]["pack_size"] == 1 and "random numbers in its loss" in events

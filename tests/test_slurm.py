@@ -125,7 +125,9 @@ def test_the_running_trainer_lives_on_the_callable_and_not_in_its_pickle(tmp_pat
 @pytest.mark.slurm
 @pytest.mark.timeout(300)
 def test_slurm_gives_the_same_leaderboard_as_local(tmp_path, capsys):
-    suite = write(tmp_path / "suite.yaml", SUITE)
+    # Packs of 2 on both sides: the two seeds of each model train together, locally in one
+    # process, on SLURM in one array task (the unpacked path: the tests below).
+    suite = write(tmp_path / "suite.yaml", SUITE + "pack: 2\n")
     # The jobs use the preset's 1 CPU; the thread count changes float summation order, so the
     # local executor runs with 1 thread too.
     threads = torch.get_num_threads()
@@ -145,7 +147,11 @@ def test_slurm_gives_the_same_leaderboard_as_local(tmp_path, capsys):
     assert len(local) == 2 and (remote["n_seeds"] == 2).all()
     pd.testing.assert_frame_equal(local[scores], remote[scores], check_exact=True)
     suite_dir = tmp_path / "slurm" / "tiny"
-    assert len(records(suite_dir)) == 4
+    recs = records(suite_dir)
+    assert len(recs) == 4 and len({r["job_id"] for r in recs.values()}) == 2  # a task per pack
+    for rid, r in recs.items():
+        assert rid in r["pack"] and len(r["pack"]) == 2
+        assert json.loads((suite_dir / rid / "metrics.json").read_text())["cost"]["pack_size"] == 2
 
     # Nothing pending: a second run submits nothing and rewrites the same leaderboard.
     assert run_cli(suite, tmp_path / "slurm", "--executor", "slurm", "--wait") == 0
@@ -156,8 +162,9 @@ def test_slurm_gives_the_same_leaderboard_as_local(tmp_path, capsys):
 @pytest.mark.timeout(300)
 def test_cancelled_task_is_a_failed_run_and_only_it_is_resubmitted(tmp_path, capsys):
     # Long enough to still be training when SLURM kills the job: submitit ignores scancel's
-    # SIGTERM, and the SIGKILL follows KillWait (1 s on the test cluster) later.
-    steps = 400
+    # SIGTERM, and the SIGKILL follows KillWait (1 s on the test cluster) later. 400 steps (about
+    # 4 s) were sometimes over before the kill; 1,500 leave ~15 s.
+    steps = 1500
     text = (SUITE.replace(", {name: beta_vae, params: {beta: 4}}", "").replace("steps: 6", f"steps: {steps}")
             .replace("checkpoint_every: 3, log_every: 3", "checkpoint_every: 20, log_every: 10"))
     suite = write(tmp_path / "suite.yaml", text)

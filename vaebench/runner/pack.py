@@ -15,11 +15,12 @@ parameters against separate Trainer runs):
 - Adam over the stacked tensors is elementwise, so it is each member's own Adam.
 A variant that draws other random numbers in its loss (info_vae's prior samples), or has its own
 `training_step` (factor_vae) or optimizers (vq_vae), cannot be packed: vmap refuses random calls
-inside it, and the pack says so.
+inside it, and the pack raises NotPackable (the runner then trains its runs one by one).
 
 At the end (and every `checkpoint_every` steps) each member's parameters, Adam state, step count,
 RNG states and log are written into its own run folder through a `Trainer`, in Trainer's own
 checkpoint and log format, so a member's folder reads (and resumes) as a separately trained run.
+A pack whose members all hold checkpoints of the same step resumes from them as one pack.
 """
 
 from __future__ import annotations
@@ -34,7 +35,33 @@ from torch.func import functional_call, vmap
 
 from vaebench.errors import VaebenchError
 from vaebench.models.base import GaussianVAE, LatentVariableModel, adam
-from vaebench.runner.train import Trainer, seed_everything
+from vaebench.runner.train import LOG_FIELDS_FIRST, Trainer, TrainResult, seed_everything
+
+
+class NotPackable(VaebenchError):
+    """These runs cannot train as one pack; train them one by one instead."""
+
+
+def plan_packs(specs: list, size_of=lambda spec: spec.pack) -> list[list]:
+    """The runs to train, grouped into packs: runs of one configuration (model, hyperparameters,
+    dataset, training budget, device; differing in seed) in order of first appearance, at most
+    `spec.pack` to a pack; runs of a variant that cannot be packed stay alone."""
+    import json
+
+    from vaebench.registry import MODELS
+
+    groups: dict[str, list] = {}
+    for spec in specs:
+        if size_of(spec) <= 1 or class_refusal(MODELS.get(spec.model)):
+            groups[spec.run_id] = [spec]
+            continue
+        key = json.dumps([spec.configuration(), spec.device], sort_keys=True)
+        groups.setdefault(key, []).append(spec)
+    packs = []
+    for group in groups.values():
+        size = max(1, size_of(group[0]))
+        packs.extend(group[i:i + size] for i in range(0, len(group), size))
+    return packs
 
 
 @dataclass
@@ -78,35 +105,51 @@ class _Loss(nn.Module):
         finally:
             del self.model.noise_like
         if len(calls) != 1:
-            raise VaebenchError(f"{type(self.model).__name__} draws its noise {len(calls)} times a step; "
+            raise NotPackable(f"{type(self.model).__name__} draws its noise {len(calls)} times a step; "
                                 f"a pack supplies one draw (runs of this variant cannot be packed)")
         return terms
+
+
+def class_refusal(cls) -> str | None:
+    """Why runs of this model class cannot be packed, judged from the class alone (None: they may
+    be; a loss that draws random numbers is only found at the first step)."""
+    if not issubclass(cls, GaussianVAE) or cls.training_step is not LatentVariableModel.training_step \
+            or cls.make_optimizers is not LatentVariableModel.make_optimizers:
+        return (f"{cls.__name__} cannot be packed: a pack trains Gaussian VAEs with the default "
+                f"training step and one Adam")
+    return None
 
 
 def _check_packable(models) -> None:
     first = models[0]
     for m in models:
         if type(m) is not type(first) or m.hyperparameters() != first.hyperparameters():
-            raise VaebenchError("a pack's runs must share the model and its hyperparameters; "
-                                f"got {type(m).__name__} {m.hyperparameters()} and "
-                                f"{type(first).__name__} {first.hyperparameters()}")
-    cls = type(first)
-    if not isinstance(first, GaussianVAE) or cls.training_step is not LatentVariableModel.training_step \
-            or cls.make_optimizers is not LatentVariableModel.make_optimizers:
-        raise VaebenchError(f"{cls.__name__} cannot be packed: a pack trains Gaussian VAEs with the "
-                            f"default training step and one Adam")
+            raise NotPackable("a pack's runs must share the model and its hyperparameters; "
+                              f"got {type(m).__name__} {m.hyperparameters()} and "
+                              f"{type(first).__name__} {first.hyperparameters()}")
+    refusal = class_refusal(type(first))
+    if refusal:
+        raise NotPackable(refusal)
     if any(True for _ in first.buffers()):
-        raise VaebenchError(f"{cls.__name__} has buffers (running statistics); a pack does not stack them")
+        raise NotPackable(f"{type(first).__name__} has buffers (running statistics); a pack does "
+                          f"not stack them")
 
 
 class PackedTrainer:
     """Trains the members' models as one vmapped computation; one folder per member."""
 
-    def __init__(self, members: list[PackMember], dataset, train_cfg: dict, device: torch.device):
+    def __init__(self, members: list[PackMember], dataset, train_cfg: dict, device: torch.device,
+                 progress: bool = False, desc: str = "pack"):
         if not members:
             raise VaebenchError("a pack needs at least one run")
         _check_packable([m.model for m in members])
         self.members, self.dataset, self.cfg, self.device = members, dataset, train_cfg, device
+        self.progress, self.desc = progress, desc
+        self.step, self.train_seconds, self.session = 0, 0.0, 0
+        self.log_rows: list[list[dict]] = [[] for _ in members]
+        self.recovery: list[list[str]] = [[] for _ in members]
+        self.data_gens = [torch.Generator().manual_seed(m.seed) for m in members]
+        adam_states = self._resume()
         for m in members:
             m.model.to(device).train()
         template = members[0].model
@@ -115,14 +158,51 @@ class PackedTrainer:
                        .requires_grad_() for n in self.names}
         self.optimizer = adam(self.params.values(), lr=train_cfg["lr"],
                               betas=(train_cfg["beta1"], train_cfg["beta2"]))
+        if adam_states:  # each member's Adam moments, stacked like its parameters
+            for i, n in enumerate(self.names):
+                per = [st[i] for st in adam_states]
+                self.optimizer.state[self.params[n]] = {
+                    "step": per[0]["step"].clone(),
+                    "exp_avg": torch.stack([st["exp_avg"] for st in per]),
+                    "exp_avg_sq": torch.stack([st["exp_avg_sq"] for st in per])}
         self.loss_module = _Loss(template)
-        self.data_gens = [torch.Generator().manual_seed(m.seed) for m in members]
         self.noise_gens = [torch.Generator() for _ in members]
         for g, m in zip(self.noise_gens, members):
             g.set_state(m.noise_state)
         self.latent_dim = template.config.latent_dim
-        self.step, self.train_seconds = 0, 0.0
-        self.log_rows: list[list[dict]] = [[] for _ in members]
+        self.resumed_from = self.step
+        self._in_step = False
+
+    def _resume(self) -> list[list[dict]] | None:
+        """Members whose folders hold checkpoints continue from them, all at one step: their
+        weights, Adam moments, data and noise streams and logs are read through Trainer (which
+        owns the format). None when every member starts afresh. Raises NotPackable when only
+        some members have a checkpoint, or theirs are of different steps."""
+        if not any((m.run_dir / name).is_file() for m in self.members
+                   for name in ("checkpoint.pt", "checkpoint.prev.pt")):
+            return None
+        saved_rng, loaded = torch.get_rng_state(), []
+        try:
+            for k, m in enumerate(self.members):
+                t = Trainer(m.model, self.dataset, self.cfg, m.run_dir, m.seed, self.device,
+                            progress=False, desc=m.run_dir.name, channels_last=False)
+                ok = t._load_checkpoint()
+                self.recovery[k] = list(t.recovery)
+                if ok:  # the global RNG is now this member's noise stream
+                    m.noise_state = torch.get_rng_state()
+                    self.data_gens[k].set_state(t.data_gen.get_state())
+                loaded.append((ok, t))
+        finally:
+            torch.set_rng_state(saved_rng)
+        steps = {t.step for ok, t in loaded if ok}
+        if not all(ok for ok, _ in loaded) or len(steps) != 1:
+            raise NotPackable("the pack's runs hold checkpoints of different steps (steps "
+                              f"{[t.step if ok else 0 for ok, t in loaded]}); each resumes alone")
+        first = loaded[0][1]
+        self.step, self.train_seconds, self.session = first.step, first.train_seconds, first.sessions
+        for k, (_, t) in enumerate(loaded):
+            self.log_rows[k] = list(t.log_rows)
+        return [[t.optimizers[0].state[p] for p in t.model.parameters()] for _, t in loaded]
 
     def _batched_loss(self, params, x, y, eps):
         step = self.step
@@ -136,7 +216,7 @@ class PackedTrainer:
         except RuntimeError as e:
             if "randomness" not in str(e):
                 raise
-            raise VaebenchError(f"{type(self.loss_module.model).__name__} draws random numbers in its loss "
+            raise NotPackable(f"{type(self.loss_module.model).__name__} draws random numbers in its loss "
                                 f"besides the reparameterisation noise; its runs cannot be packed") from e
 
     def train_step(self) -> dict[str, torch.Tensor]:
@@ -145,35 +225,66 @@ class PackedTrainer:
         xs, ys, eps = [], [], []
         for data_gen, noise_gen in zip(self.data_gens, self.noise_gens):
             idx = torch.randint(0, n_train, (batch_size,), generator=data_gen)
-            x, y = self.dataset.batch("train", idx, self.device)
+            x, y = self.dataset.batch("train", idx, self.device, generator=data_gen)
             xs.append(x)
             ys.append(y)
             eps.append(torch.randn(batch_size, self.latent_dim, generator=noise_gen).to(self.device))
-        terms = self._batched_loss(self.params, torch.stack(xs), torch.stack(ys), torch.stack(eps))
-        self.optimizer.zero_grad(set_to_none=True)
-        terms["loss"].sum().backward()  # members are independent: each gets its own gradient
-        self.optimizer.step()
-        self.step += 1
+        self._in_step = True
+        try:
+            terms = self._batched_loss(self.params, torch.stack(xs), torch.stack(ys), torch.stack(eps))
+            self.optimizer.zero_grad(set_to_none=True)
+            terms["loss"].sum().backward()  # members are independent: each gets its own gradient
+            self.optimizer.step()
+            self.step += 1
+        finally:
+            self._in_step = False
         return {k: v.detach() for k, v in terms.items()}
 
-    def run(self) -> list[Trainer]:
-        """Train all members for train_cfg["steps"]; returns one Trainer per member holding its
-        trained model, written to its folder (checkpoint.pt, train_log.csv)."""
+    def save_if_between_steps(self) -> bool:
+        """For a preemption signal (SLURM): write every member's checkpoint unless mid-step."""
+        if self._in_step:
+            return False
+        self.write_members()
+        return True
+
+    def run(self) -> list[TrainResult]:
+        """Train all members for train_cfg["steps"], each written to its folder (checkpoint.pt,
+        train_log.csv) as it goes; returns one TrainResult per member (the models, trained, are
+        the members' own)."""
+        from tqdm import tqdm
+
         steps, log_every = self.cfg["steps"], self.cfg["log_every"]
         window, window_n, window_start = {}, 0, time.perf_counter()
-        while self.step < steps:
-            t0 = time.perf_counter()
-            terms = self.train_step()
-            for k, v in terms.items():
-                window[k] = window[k] + v.float() if k in window else v.float()
-            window_n += 1
-            self.train_seconds += time.perf_counter() - t0
-            if self.step % log_every == 0 or self.step == steps:
-                self._log(window, window_n, window_start)
-                window, window_n, window_start = {}, 0, time.perf_counter()
-            if self.step % self.cfg["checkpoint_every"] == 0 and self.step < steps:
-                self.write_members()
-        return self.write_members()
+        bar = tqdm(total=steps, initial=self.step, desc=self.desc, unit="step", dynamic_ncols=True,
+                   disable=not self.progress, leave=False)
+        try:
+            while self.step < steps:
+                t0 = time.perf_counter()
+                terms = self.train_step()
+                for k, v in terms.items():
+                    window[k] = window[k] + v.float() if k in window else v.float()
+                window_n += 1
+                self.train_seconds += time.perf_counter() - t0
+                if self.step % log_every == 0 or self.step == steps:
+                    self._log(window, window_n, window_start)
+                    window, window_n, window_start = {}, 0, time.perf_counter()
+                if self.step % self.cfg["checkpoint_every"] == 0 and self.step < steps:
+                    self.write_members()
+                bar.update(1)
+        finally:
+            bar.close()
+        self.write_members()
+        batch = self.cfg["batch_size"]
+        results = []
+        for k in range(len(self.members)):
+            last = self.log_rows[k][-1] if self.log_rows[k] else {}
+            results.append(TrainResult(
+                steps=self.step, train_seconds=self.train_seconds,
+                images_per_s=self.step * batch / max(self.train_seconds, 1e-9),
+                sessions=self.session + 1, resumed_from=self.resumed_from,
+                final_terms={t: v for t, v in last.items() if t not in LOG_FIELDS_FIRST},
+                recovery=list(self.recovery[k])))
+        return results
 
     def _log(self, window, n, window_start) -> None:
         means = {k: (v / n).tolist() for k, v in window.items()}
@@ -182,7 +293,7 @@ class PackedTrainer:
             raise VaebenchError(f"non-finite loss in a pack by step {self.step} (terms {bad})")
         images_per_s = n * self.cfg["batch_size"] / max(time.perf_counter() - window_start, 1e-9)
         for k, rows in enumerate(self.log_rows):
-            rows.append({"step": self.step, "session": 0, "elapsed_s": round(self.train_seconds, 3),
+            rows.append({"step": self.step, "session": self.session, "elapsed_s": round(self.train_seconds, 3),
                          "images_per_s": images_per_s, **{t: v[k] for t, v in means.items()}})
 
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
@@ -205,7 +316,7 @@ class PackedTrainer:
                     opt.state[p] = {"step": st["step"].clone(), "exp_avg": st["exp_avg"][k].clone(),
                                     "exp_avg_sq": st["exp_avg_sq"][k].clone()}
                 t.data_gen.set_state(self.data_gens[k].get_state())
-                t.step, t.train_seconds, t.sessions = self.step, self.train_seconds, 1
+                t.step, t.train_seconds, t.sessions = self.step, self.train_seconds, self.session + 1
                 t.log_rows = list(self.log_rows[k])
                 torch.set_rng_state(self.noise_gens[k].get_state())  # the member's global RNG stream
                 t.run_dir.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ next time); the run's other metrics are still evaluated.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -42,7 +43,8 @@ from vaebench.runner.store import (CONFIG, FAILED, TRACEBACK, RunStore, atomic_w
                                    evaluation_key, log_event, remove_temp_files, set_aside,
                                    write_json)
 from vaebench.runner.suite import RunSpec, config_hash
-from vaebench.runner.train import Trainer, peak_memory, reset_peak_memory, resolve_device, seed_everything
+from vaebench.runner.train import (Trainer, TrainResult, peak_memory, reset_peak_memory,
+                                   resolve_device, seed_everything)
 
 
 @functools.lru_cache(maxsize=2)
@@ -105,8 +107,7 @@ def _now() -> str:
 
 
 def train_stage(spec: RunSpec, store: RunStore, dataset, device, progress: bool, on_trainer=None):
-    """Train (or resume), run the post-training stage, draw the pictures; write model.pt and
-    trained.json. Returns the trained model (eval mode)."""
+    """Train (or resume), then `finish_training`. Returns the trained model (eval mode)."""
     run_dir = store.run_dir(spec.run_id)
     seed_everything(spec.seed)
     model = build_model(spec, dataset)
@@ -120,6 +121,14 @@ def train_stage(spec: RunSpec, store: RunStore, dataset, device, progress: bool,
     finally:
         if on_trainer:
             on_trainer(None)
+    return finish_training(spec, store, dataset, device, model, trained)
+
+
+def finish_training(spec: RunSpec, store: RunStore, dataset, device, model, trained: TrainResult,
+                    pack_size: int = 1):
+    """After the trainer (alone or in a pack): the model's post-training stage, the pictures,
+    model.pt and trained.json. Returns the model (eval mode)."""
+    run_dir = store.run_dir(spec.run_id)
     model.eval()
     t0 = time.perf_counter()
     after = model.after_training(dataset, device, spec.seed)
@@ -131,11 +140,14 @@ def train_stage(spec: RunSpec, store: RunStore, dataset, device, progress: bool,
     store.write_trained(spec.run_id, {
         "run_id": spec.run_id, "after_training": after, "final_loss_terms": trained.final_terms,
         "recovery": trained.recovery, "provenance": provenance(device), "finished_at": _now(),
+        # In a pack of K, train_seconds and the peak memory are the pack's, shared by K runs.
         "cost": {"train_seconds": trained.train_seconds, "images_per_s": trained.images_per_s,
                  "post_training_seconds": post_training_seconds, "device": str(device),
                  "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                 "torch_threads": torch.get_num_threads(), "peak_memory_bytes": mem, "peak_memory_kind": mem_kind, "steps": trained.steps,
-                 "sessions": trained.sessions, "resumed_from_step": trained.resumed_from}}, buf.getvalue())
+                 "torch_threads": torch.get_num_threads(), "peak_memory_bytes": mem,
+                 "peak_memory_kind": mem_kind if pack_size == 1 else f"{mem_kind}_pack",
+                 "steps": trained.steps, "sessions": trained.sessions,
+                 "resumed_from_step": trained.resumed_from, "pack_size": pack_size}}, buf.getvalue())
     return model
 
 
@@ -303,8 +315,19 @@ def _set_aside_damage(store: RunStore, run_id: str) -> None:
                                          f"finished again from its training")
 
 
+def _prepare(spec: RunSpec, run_dir: Path) -> None:
+    """Before a locked run works: a failed run is retried from its checkpoint, temporary files
+    of killed writes go, and config.json says what the folder holds."""
+    (run_dir / FAILED).unlink(missing_ok=True)
+    freed = remove_temp_files(run_dir)
+    if freed:
+        log_event(run_dir, f"removed {freed} bytes of temporary files left by killed writes")
+    write_json(run_dir / CONFIG, spec.to_json())
+
+
 def _run_locked(spec: RunSpec, store: RunStore, run_dir: Path, data_root, progress, fid_weights,
-                train: bool, metrics, on_trainer) -> dict:
+                train: bool, metrics, on_trainer, packed=None) -> dict:
+    """`packed`: (model, TrainResult, pack size) when the run was just trained in a pack."""
     if store.state(spec.run_id) == "damaged":
         _set_aside_damage(store, spec.run_id)
     stage = pending_stage(spec, store, metrics)  # again: another process may have done it meanwhile
@@ -312,16 +335,16 @@ def _run_locked(spec: RunSpec, store: RunStore, run_dir: Path, data_root, progre
         return _done(store, spec.run_id, skipped=True)
     if stage == "train" and not train:
         return {"run_id": spec.run_id, "status": "untrained", "skipped": True}
-    (run_dir / FAILED).unlink(missing_ok=True)  # a failed run is retried from its checkpoint
-    freed = remove_temp_files(run_dir)  # left by writes that were killed
-    if freed:
-        log_event(run_dir, f"removed {freed} bytes of temporary files left by killed writes")
-    write_json(run_dir / CONFIG, spec.to_json())
+    _prepare(spec, run_dir)
     try:
         device = resolve_device(spec.device)
         dataset = load_dataset(spec.dataset, spec.dataset_params, Path(data_root))
-        model = (train_stage(spec, store, dataset, device, progress, on_trainer)
-                 if stage == "train" else None)
+        if stage != "train":
+            model = None
+        elif packed is not None:
+            model = finish_training(spec, store, dataset, device, packed[0], packed[1], packed[2])
+        else:
+            model = train_stage(spec, store, dataset, device, progress, on_trainer)
         if not (run_dir / CONFIG).is_file():  # the folder was removed or emptied while training
             write_json(run_dir / CONFIG, spec.to_json())
             log_event(run_dir, "config.json was gone when the run finished training (was the run "
@@ -338,3 +361,77 @@ def _run_locked(spec: RunSpec, store: RunStore, run_dir: Path, data_root, progre
                                       "error_type": type(e).__name__, "traceback": str(run_dir / TRACEBACK),
                                       "failed_at": _now()})
         return {"run_id": spec.run_id, "status": "failed", "reason": reason}
+
+
+def run_pack(specs: list[RunSpec | dict], results_dir: str | Path, data_root: str | Path,
+             progress: bool = True, fid_weights: str | Path | None = None,
+             on_trainer: Callable | None = None) -> list[dict]:
+    """`run_job` for the runs of one pack (vaebench/runner/pack.py: runs of one configuration
+    that differ in seed): the ones still to train train together as one vmapped computation,
+    then each is finished and evaluated on its own, into its own folder, as run_job would.
+    Runs trained already are evaluated alone, runs another process holds are left to it, and
+    when the runs cannot train as a pack (a variant that cannot be packed, checkpoints of
+    different steps, a failure such as a NaN loss in one of them) each trains alone, resuming
+    from the checkpoint the pack wrote, so one run's failure stays its own. Returns run_job's
+    status dicts, in the order of `specs`."""
+    specs = [RunSpec.from_json(s) if isinstance(s, dict) else s for s in specs]
+    store = RunStore(Path(results_dir) / specs[0].suite)
+    out: dict[str, dict] = {}
+    with contextlib.ExitStack() as locks:
+        held = []
+        for spec in specs:
+            if pending_stage(spec, store) != "train":
+                continue
+            lock = locks.enter_context(RunLock(store.run_dir(spec.run_id)))
+            if lock.held:
+                held.append(spec)
+            else:
+                out[spec.run_id] = {"run_id": spec.run_id, "status": "busy", "skipped": True,
+                                    "holder": lock.holder}
+        packed = _train_pack(held, store, Path(data_root), progress, on_trainer) if len(held) > 1 else {}
+        for spec in held:
+            out[spec.run_id] = _run_locked(spec, store, store.run_dir(spec.run_id), data_root, progress,
+                                           fid_weights, True, None, on_trainer, packed.get(spec.run_id))
+    for spec in specs:
+        if spec.run_id not in out:
+            out[spec.run_id] = run_job(spec, results_dir, data_root, progress, fid_weights)
+    return [out[s.run_id] for s in specs]
+
+
+def _train_pack(specs: list[RunSpec], store: RunStore, data_root: Path, progress: bool,
+                on_trainer) -> dict[str, tuple]:
+    """Train the (locked) runs as one pack: {run_id: (model, TrainResult, pack size)}, or {}
+    when they must train one by one (the reason goes to each run's events.log)."""
+    from vaebench.runner.pack import NotPackable, PackedTrainer, build_members
+
+    first = specs[0]
+    for spec in specs:
+        _prepare(spec, store.run_dir(spec.run_id))
+    try:
+        device = resolve_device(first.device)
+        dataset = load_dataset(first.dataset, first.dataset_params, data_root)
+        members = build_members(lambda: build_model(first, dataset), [s.seed for s in specs],
+                                [store.run_dir(s.run_id) for s in specs])
+        reset_peak_memory(device)
+        pack = PackedTrainer(members, dataset, first.train, device, progress=progress,
+                             desc=f"pack of {len(specs)}: {first.model} on {first.dataset}")
+        if on_trainer:
+            on_trainer(pack)
+        try:
+            results = pack.run()
+        finally:
+            if on_trainer:
+                on_trainer(None)
+    except NotPackable as e:
+        why = f"not trained as a pack ({e}); it trains alone"
+    except Exception as e:
+        why = (f"its pack of {len(specs)} stopped ({e if isinstance(e, VaebenchError) else repr(e)}); "
+               f"it trains alone from its last checkpoint")
+    else:
+        for spec in specs:
+            log_event(store.run_dir(spec.run_id), f"trained in a pack of {len(specs)} with "
+                      + ", ".join(s.run_id for s in specs if s is not spec))
+        return {s.run_id: (m.model, r, len(specs)) for s, m, r in zip(specs, members, results)}
+    for spec in specs:
+        log_event(store.run_dir(spec.run_id), why)
+    return {}

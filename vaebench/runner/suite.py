@@ -99,6 +99,10 @@ class Suite(_Strict):
     eval_seed: int = Field(0, ge=0, lt=2**32)
     # Keep each run's code table (codes.npz) so array metrics are re-scored without the model.
     keep_codes: bool = True
+    # Train up to this many runs of one configuration (differing in seed) as one batched
+    # computation (vaebench/runner/pack.py); 1: every run alone. Not part of a run's identity:
+    # a packed run equals its separate training within float rounding.
+    pack: int = Field(1, ge=1, le=64, strict=True)
     results_dir: str = "results"
     data_root: str | None = None
     # A guard against typos that expand to millions of runs; raise it here or with --max-runs.
@@ -141,6 +145,7 @@ class RunSpec:
     grid_keys: tuple = field(default=())  # hyperparameters that vary in this suite (for tables)
     eval_seed: int = 0
     keep_codes: bool = True
+    pack: int = 1  # how many runs of this configuration may train together (not identity)
 
     def identity(self) -> dict:
         """What determines the trained weights: not the metrics, nor where or how often it
@@ -375,7 +380,7 @@ def expand(suite: Suite, path: Path | str = "<suite>") -> list[RunSpec]:
                         train=suite.train.model_dump(),
                         metrics=[mt.model_dump() for mt in suite.metrics],
                         device=suite.device, grid_keys=tuple(sorted(set(keys) | set(m.params))),
-                        eval_seed=suite.eval_seed, keep_codes=suite.keep_codes,
+                        eval_seed=suite.eval_seed, keep_codes=suite.keep_codes, pack=suite.pack,
                     )
                     rid = run_id_for(spec.identity(), m.name, d.name, seed)
                     runs.append(RunSpec(**(asdict(spec) | {"run_id": rid, "grid_keys": spec.grid_keys})))

@@ -15,7 +15,12 @@ most 8), so each run has one thread. Small models use extra threads poorly and t
 suffer most when the cores are shared: on 2 cores a 4-run suite with --jobs 2 trained 1.8x the
 images/s of --jobs 1 (benchmarks/jobs_throughput.py; earlier, two runs side by side 1.25x).
 
-results/<suite>/_local/<run_id>.log    the run process's stdout and stderr (last attempt)
+With the suite key `pack: K`, runs of one configuration that differ in seed train K at a time
+in one process as one batched computation (vaebench/runner/pack.py), with that process's thread
+share; each run still has its own folder, checkpoint, log and scores.
+
+results/<suite>/_local/<run_id>.log        the run process's stdout and stderr (last attempt)
+results/<suite>/_local/pack-<run_id>.log   the same for a pack, named after its first run
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ def thread_share(budget: int, jobs: int) -> int:
 
 @dataclass
 class _Running:
-    spec: RunSpec
+    specs: list[RunSpec]  # one run, or the runs of a pack
     proc: subprocess.Popen
     log: IO[bytes]
     log_path: Path
@@ -133,16 +138,20 @@ class LocalExecutor(Executor):
         for o in self._evaluate_here(evaluate_here, target):
             outcomes[o.run_id] = o
         if todo:
+            from vaebench.runner.pack import plan_packs
+
+            packs = deque(plan_packs(list(todo)))
             gpus, budget = visible_gpus(), thread_budget()
             asked = self.options.get("jobs") or default_jobs(len(gpus), budget)
-            jobs = min(asked, len(todo))
+            jobs = min(asked, len(packs))
             # The share follows --jobs, not how many runs happen to be left: a run's thread count
             # (and with it the float rounding of its kernels) must not depend on which other
             # runs were already done, or a resumed suite would not reproduce an uninterrupted one.
             threads = thread_share(budget, asked)
-            print(f"{len(todo)} run(s), {jobs} at once, {threads} thread(s) each"
+            in_packs = f" in {len(packs)} pack(s)" if len(packs) < len(todo) else ""
+            print(f"{len(todo)} run(s){in_packs}, {jobs} at once, {threads} thread(s) each"
                   + (f", GPUs {','.join(gpus)}" if len(gpus) > 1 else ""), flush=True)
-            for o in self._schedule(todo, target, jobs, threads, gpus):
+            for o in self._schedule(packs, target, jobs, threads, gpus):
                 outcomes[o.run_id] = o
         return [outcomes[s.run_id] for s in specs]
 
@@ -172,11 +181,12 @@ class LocalExecutor(Executor):
     # --- the scheduler ---------------------------------------------------------------------
     def _schedule(self, todo: deque, target: RunTarget, jobs: int, threads: int,
                   gpus: list[str]) -> list[Outcome]:
+        """`todo`: packs (lists of runs; most of one run), each started in a process of its own."""
         running: list[_Running] = []
         free = list(range(jobs))
         finished: list[Outcome] = []
-        bar = tqdm(total=len(todo), desc="runs", unit="run", disable=not target.progress,
-                   dynamic_ncols=True)
+        bar = tqdm(total=sum(len(p) for p in todo), desc="runs", unit="run",
+                   disable=not target.progress, dynamic_ncols=True)
         try:
             while todo or running:
                 while todo and free:
@@ -189,17 +199,20 @@ class LocalExecutor(Executor):
                     free.append(r.slot)
                     free.sort()
                     r.log.close()
-                    out = self._outcome(r, target)
-                    finished.append(out)
-                    line = f"{out.status:>6}  {r.spec.run_id}  ({time.perf_counter() - r.started:.1f} s)"
-                    if out.status in ("failed", "busy"):
-                        line += f"\n        reason: {out.reason}"
-                    for name, error in RunStore(target.suite_dir(r.spec.suite)).metric_errors(
-                            r.spec.run_id).items():
-                        line += f"\n        metric {name} failed: {error}"
+                    seconds = time.perf_counter() - r.started
+                    for spec in r.specs:
+                        out = self._outcome(r, spec, target)
+                        finished.append(out)
+                        packed = f", pack of {len(r.specs)}" if len(r.specs) > 1 else ""
+                        line = f"{out.status:>6}  {spec.run_id}  ({seconds:.1f} s{packed})"
+                        if out.status in ("failed", "busy"):
+                            line += f"\n        reason: {out.reason}"
+                        for name, error in RunStore(target.suite_dir(spec.suite)).metric_errors(
+                                spec.run_id).items():
+                            line += f"\n        metric {name} failed: {error}"
+                        bar.update(1)
+                        tqdm.write(line, file=sys.stdout)
                     bar.set_postfix_str(f"{len(running)} running", refresh=False)
-                    bar.update(1)
-                    tqdm.write(line, file=sys.stdout)
         finally:
             # Interrupted (Ctrl-C, an error here): stop the runs; they resume from their checkpoints.
             for r in running:
@@ -209,9 +222,11 @@ class LocalExecutor(Executor):
             bar.close()
         return finished
 
-    def _start(self, spec: RunSpec, target: RunTarget, slot: int, threads: int,
+    def _start(self, specs: list[RunSpec], target: RunTarget, slot: int, threads: int,
                gpu: str | None) -> _Running:
-        log_path = target.suite_dir(spec.suite) / LOG_FOLDER / f"{spec.run_id}.log"
+        spec = specs[0]
+        name = spec.run_id if len(specs) == 1 else f"pack-{spec.run_id}"
+        log_path = target.suite_dir(spec.suite) / LOG_FOLDER / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ) | {name: str(threads) for name in THREAD_ENV}
         # The children import the same vaebench as this process, wherever it was imported from.
@@ -220,36 +235,38 @@ class LocalExecutor(Executor):
                                             env.get("PYTHONPATH", "").split(os.pathsep) if p])
         if gpu is not None and not spec.device.startswith("cuda:"):
             env["CUDA_VISIBLE_DEVICES"] = gpu
-        job = {"spec": spec.to_json(), "results_dir": str(target.results_dir),
+        job = {"specs": [s.to_json() for s in specs], "results_dir": str(target.results_dir),
                "data_root": str(target.data_root), "threads": threads, "parent": os.getpid(),
                "fid_weights": str(target.fid_weights) if target.fid_weights else None,
                "train": target.train, "metrics": list(target.metrics) if target.metrics else None}
         log = open(log_path, "wb")
         proc = subprocess.Popen(
             [sys.executable, "-X", "faulthandler", "-m", "vaebench.runner.executors.local_worker",
-             spec.run_id], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env)
+             name], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env)
         proc.stdin.write(json.dumps(job).encode())
         proc.stdin.close()
-        return _Running(spec, proc, log, log_path, slot, time.perf_counter())
+        return _Running(list(specs), proc, log, log_path, slot, time.perf_counter())
 
-    def _outcome(self, r: _Running, target: RunTarget) -> Outcome:
+    def _outcome(self, r: _Running, spec: RunSpec, target: RunTarget) -> Outcome:
         """What the run's files say when its process ended normally (run_job recorded the run as
         done or failed); a process that died or crashed before that makes it a failed run here."""
-        store = RunStore(target.suite_dir(r.spec.suite))
-        state = store.state(r.spec.run_id)
+        store = RunStore(target.suite_dir(spec.suite))
+        state = store.state(spec.run_id)
         code = r.proc.returncode
         if code == BUSY:
-            return Outcome(r.spec.run_id, r.spec.suite, "busy", _last_line(r.log_path))
+            return Outcome(spec.run_id, spec.suite, "busy", _last_line(r.log_path))
         if code == 0 and state == "done":
-            return Outcome(r.spec.run_id, r.spec.suite, "done")
+            return Outcome(spec.run_id, spec.suite, "done")
         if code == 0 and state == "failed":
-            return Outcome(r.spec.run_id, r.spec.suite, "failed", store.failure(r.spec.run_id)["reason"])
+            return Outcome(spec.run_id, spec.suite, "failed", store.failure(spec.run_id)["reason"])
+        if code == 0 and len(r.specs) > 1:  # a pack leaves a run another process holds untouched
+            return Outcome(spec.run_id, spec.suite, "busy", "another process holds the run")
         how = f"was killed by {_signal_name(code)}" if code < 0 else f"exited with code {code}"
         last = _last_line(r.log_path)
         reason = (f"the run's process {how} before the run finished"
                   + (" (SIGKILL: often the out-of-memory killer)" if code == -signal.SIGKILL else "")
                   + f"; log: {r.log_path}" + (f"; last line: {last}" if last else ""))
-        store.record_failure(r.spec.run_id, reason, "ProcessDied", r.spec.to_json(),
+        store.record_failure(spec.run_id, reason, "ProcessDied", spec.to_json(),
                              traceback=str(r.log_path), returncode=code)
-        return Outcome(r.spec.run_id, r.spec.suite, "failed", reason)
+        return Outcome(spec.run_id, spec.suite, "failed", reason)
 

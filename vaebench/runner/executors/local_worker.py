@@ -1,7 +1,7 @@
 """The process of one local run: read the job (JSON) from stdin, run it, exit.
 
 Started by the local executor as `python -m vaebench.runner.executors.local_worker RUN_ID` (the
-run id is there for `ps`). Exit code 0: the run's files (metrics.json or failed.json) say how
+run id, or pack-RUN_ID for a pack of runs trained together, is there for `ps`). Exit code 0: the run's files (metrics.json or failed.json) say how
 it went; any other exit (a signal, an uncaught exception) means the process died first.
 """
 
@@ -31,9 +31,13 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(job["threads"])
-    from vaebench.runner.run import run_job
+    from vaebench.runner.run import run_job, run_pack
 
-    out = run_job(job["spec"], job["results_dir"], job["data_root"], progress=False,
+    if len(job["specs"]) > 1:  # a pack: each run's files say how it went
+        run_pack(job["specs"], job["results_dir"], job["data_root"], progress=False,
+                 fid_weights=job["fid_weights"])
+        return 0
+    out = run_job(job["specs"][0], job["results_dir"], job["data_root"], progress=False,
                   fid_weights=job["fid_weights"], train=job.get("train", True), metrics=job.get("metrics"))
     if out["status"] == "busy":  # another process holds the run's lock: nothing was written
         print(f"vaebench: skipped: another process is training it ({out['holder']})", flush=True)

@@ -194,10 +194,14 @@ class SlurmRun(submitit.helpers.Checkpointable):
     def _hold(self, trainer) -> None:
         self.trainer = trainer
 
-    def __call__(self, spec: RunSpec) -> dict:
+    def __call__(self, job_runs: RunSpec | list[RunSpec]) -> dict | list[dict]:
+        """One run, or a pack of runs trained together (the suite key `pack`)."""
         import torch  # imported in the job: submitting needs no torch
 
-        from vaebench.runner.run import run_job
+        from vaebench.runner.run import run_job, run_pack
+
+        runs = job_runs if isinstance(job_runs, list) else [job_runs]
+        spec = runs[0]
 
         env = os.environ
         job = (f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}" if "SLURM_ARRAY_JOB_ID" in env
@@ -209,10 +213,15 @@ class SlurmRun(submitit.helpers.Checkpointable):
         from vaebench.runner.store import log_event
 
         start = int(env.get("SLURM_RESTART_COUNT", 0)) + 1
-        print(f"vaebench: run {spec.run_id}, SLURM job {job} (start {start}, "
+        names = ", ".join(r.run_id for r in runs)
+        print(f"vaebench: run{'s' if len(runs) > 1 else ''} {names}, SLURM job {job} (start {start}, "
               f"{torch.get_num_threads()} threads)", flush=True)
-        log_event(Path(self.results_dir) / spec.suite / spec.run_id,
-                  f"SLURM job {job} start {start} on {env.get('SLURMD_NODENAME', '?')}")
+        for r in runs:
+            log_event(Path(self.results_dir) / r.suite / r.run_id,
+                      f"SLURM job {job} start {start} on {env.get('SLURMD_NODENAME', '?')}")
+        if len(runs) > 1:
+            return run_pack(runs, self.results_dir, self.data_root, progress=False,
+                            fid_weights=self.fid_weights, on_trainer=self._hold)
         return run_job(spec, self.results_dir, self.data_root, progress=False,
                        fid_weights=self.fid_weights, train=self.train, on_trainer=self._hold)
 
@@ -425,6 +434,7 @@ def submit(specs: list[RunSpec], results_dir: Path, data_root: Path, preset: Slu
            train: bool = True) -> tuple[list[str], list[str]]:
     """Submit every run that is neither done nor held by a live job. Returns (submitted run ids,
     run ids already held by a queued or running job)."""
+    from vaebench.runner.pack import plan_packs
     from vaebench.runner.run import pending_stage
 
     if not specs:
@@ -434,7 +444,7 @@ def submit(specs: list[RunSpec], results_dir: Path, data_root: Path, preset: Slu
     store = RunStore(suite_dir)
     records = {s.run_id: read_record(store.run_dir(s.run_id)) for s in specs}
     states = job_states([r["job_id"] for r in records.values() if r])
-    todo, held = [], []
+    to_train, to_evaluate, held = [], [], []
     for spec in specs:
         stage = pending_stage(spec, store)
         if stage is None or (stage == "train" and not train):
@@ -443,7 +453,10 @@ def submit(specs: list[RunSpec], results_dir: Path, data_root: Path, preset: Slu
         if record and not has_ended(record, states.get(record["job_id"])):
             held.append(spec.run_id)
         else:
-            todo.append(spec)
+            (to_train if stage == "train" else to_evaluate).append(spec)
+    # One array task per pack (the suite key `pack`: runs of one configuration train together).
+    packs = plan_packs(to_train) + [[s] for s in to_evaluate]
+    todo = [s for p in packs for s in p]
     if not todo:
         return [], held
     _sacct(["-n", "-X", "-S", "now", "-o", "JobID"])  # no accounting: refuse before submitting
@@ -454,16 +467,16 @@ def submit(specs: list[RunSpec], results_dir: Path, data_root: Path, preset: Slu
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):  # submitit echoes sbatch's error; we raise it once
-            jobs = executor.map_array(fn, todo)
+            jobs = executor.map_array(fn, [p if len(p) > 1 else p[0] for p in packs])
     except FailedJobError as e:
         message = "\n  ".join((str(e).strip() or stderr.getvalue().strip()).splitlines())
         raise VaebenchError(
-            f"sbatch refused the job array ({len(todo)} runs, preset {preset_path}: "
+            f"sbatch refused the job array ({len(todo)} runs in {len(packs)} tasks, preset {preset_path}: "
             f"{preset.summary()}):\n  {message}\nAsk for what the cluster has (`sinfo -o '%P %c %m %G "
             f"%l'` lists CPUs, memory in MB, GPUs and time limit per partition) in {preset_path}."
         ) from None
 
-    for spec, job in zip(todo, jobs, strict=True):
+    for spec, job, pack in [(s, job, p) for p, job in zip(packs, jobs, strict=True) for s in p]:
         run_dir = store.run_dir(spec.run_id)
         old, history = records[spec.run_id], []
         if old:
@@ -479,7 +492,7 @@ def submit(specs: list[RunSpec], results_dir: Path, data_root: Path, preset: Slu
             "folder": str(job.paths.folder), "stdout": str(job.paths.stdout),
             "stderr": str(job.paths.stderr), "preset": str(preset_path.resolve()),
             "submitted_at": _now(), "submitted_unix": time.time(), "previous": history,
-            "config": spec.to_json()})
+            "pack": [s.run_id for s in pack], "config": spec.to_json()})
     return [s.run_id for s in todo], held
 
 
