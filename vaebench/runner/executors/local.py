@@ -12,8 +12,8 @@ One process per run (`python -m vaebench.runner.executors.local_worker RUN_ID`):
 
 Default --jobs: one per GPU on a GPU machine; on a CPU machine one per thread of the budget (at
 most 8), so each run has one thread. Small models use extra threads poorly and two-thread runs
-suffer most when the cores are shared: on 2 cores a 4-run suite with --jobs 2 trained 1.8x the
-images/s of --jobs 1 (benchmarks/jobs_throughput.py; earlier, two runs side by side 1.25x).
+suffer most when the cores are shared: on 2 idle cores a 4-run suite with --jobs 2 trained 1.25x
+the images/s of --jobs 1 (benchmarks/jobs_throughput.py).
 
 With the suite key `pack: K`, runs of one configuration that differ in seed train K at a time
 in one process as one batched computation (vaebench/runner/pack.py), with that process's thread
