@@ -80,9 +80,22 @@ def test_splits_are_disjoint_and_labels_are_the_shape(ds):
     assert small.num_examples("train") == 100 and torch.equal(small.rows["test"], test)
 
 
-def write_archive(path, ds):
-    """The published archive layout (a zip of .npy arrays; deflated, like the real file), streamed
-    chunk by chunk from the procedural images so the test never holds the 3 GB array."""
+def sprite_bank(n: int = 997) -> np.ndarray:
+    """n binary 64x64 images, each a white rectangle on black (as sparse as dSprites' sprites,
+    so the archive deflates as the real one does); image i of the archive is bank[i % n]."""
+    rs = np.random.RandomState(0)
+    bank = np.zeros((n, 64, 64), np.uint8)
+    for img in bank:
+        y, x = rs.randint(0, 48, size=2)
+        h, w = rs.randint(4, 16, size=2)
+        img[y:y + h, x:x + w] = 1
+    return bank
+
+
+def write_archive(path, bank):
+    """The published archive layout (a zip of .npy arrays: imgs (737280, 64, 64) uint8,
+    latents_classes and latents_values (737280, 6) in grid order; deflated, like the real file),
+    streamed chunk by chunk so the test never holds the 3 GB array."""
     import zipfile
 
     f = index_to_factors(np.arange(NUM_IMAGES))
@@ -92,19 +105,21 @@ def write_archive(path, ds):
             np.lib.format.write_array_header_1_0(
                 out, {"descr": "|u1", "fortran_order": False, "shape": (NUM_IMAGES, 64, 64)})
             for s in range(0, NUM_IMAGES, 65536):
-                out.write(ds._render.uint8(torch.arange(s, min(s + 65536, NUM_IMAGES))).numpy().tobytes())
+                out.write(bank[np.arange(s, min(s + 65536, NUM_IMAGES)) % len(bank)].data)
         for name, arr in [("latents_classes", classes), ("latents_values", classes.astype(np.float64))]:
             with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
                 np.lib.format.write_array(out, arr)
 
 
 def test_real_archive_loader_reads_the_real_format(tmp_path, ds):
-    """An archive in the published format loads back bit for bit."""
+    """An archive in the published format loads back bit for bit, in grid order."""
     (tmp_path / "dsprites").mkdir()
-    write_archive(tmp_path / "dsprites" / "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz", ds)
+    bank = sprite_bank()
+    write_archive(tmp_path / "dsprites" / "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz", bank)
     real = DATASETS.get("dsprites")(tmp_path)
-    idx = np.random.RandomState(1).randint(NUM_IMAGES, size=512)
-    assert torch.equal(real.factors.images_at(idx), ds.factors.images_at(idx))
+    idx = np.concatenate([[0, NUM_IMAGES - 1], np.random.RandomState(1).randint(NUM_IMAGES, size=510)])
+    expected = torch.from_numpy(bank[idx % len(bank)]).float().unsqueeze(1)
+    assert torch.equal(real.factors.images_at(idx), expected)
     assert torch.equal(real.labels("test"), ds.labels("test"))
 
 
