@@ -384,7 +384,8 @@ def run_pack(specs: list[RunSpec | dict], results_dir: str | Path, data_root: st
                 continue
             lock = locks.enter_context(RunLock(store.run_dir(spec.run_id)))
             if lock.held:
-                held.append(spec)
+                if pending_stage(spec, store) == "train":  # again, now that it is ours
+                    held.append(spec)
             else:
                 out[spec.run_id] = {"run_id": spec.run_id, "status": "busy", "skipped": True,
                                     "holder": lock.holder}
