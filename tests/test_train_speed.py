@@ -78,3 +78,29 @@ def test_channels_last_training_matches_nchw(tmp_path):
     assert far <= 1e-4 * total
     loss_nchw, loss_cl = runs[False][0].final_terms["loss"], runs[True][0].final_terms["loss"]
     assert abs(loss_nchw - loss_cl) <= 1e-5 * abs(loss_nchw)
+
+
+def test_a_checkpoint_of_the_other_layout_resumes_with_its_moments_in_place(tmp_path):
+    """A run checkpointed in NCHW (a GPU, or a pack) and resumed channels_last (on CPU), and the
+    other way round, trains on as it would have: the loaded Adam moments take the parameters'
+    layout (the fused kernel pairs elements by memory position; mismatched strides scrambled
+    the moments and changed most weights)."""
+    half = CFG | {"steps": 2, "checkpoint_every": 2}
+    for first, then in ((False, True), (True, False)):
+        seed_everything(0)
+        Trainer(VAE(VAEConfig(latent_dim=4), (1, 64, 64), 1), dataset64(), half, tmp_path / f"r{first}",
+                seed=0, device=torch.device("cpu"), progress=False, channels_last=first).run()
+        seed_everything(0)
+        resumed = Trainer(VAE(VAEConfig(latent_dim=4), (1, 64, 64), 1), dataset64(), CFG,
+                          tmp_path / f"r{first}", seed=0, device=torch.device("cpu"), progress=False,
+                          channels_last=then)
+        assert resumed.run().resumed_from == 2
+        seed_everything(0)
+        straight = Trainer(VAE(VAEConfig(latent_dim=4), (1, 64, 64), 1), dataset64(), CFG,
+                           tmp_path / f"s{first}", seed=0, device=torch.device("cpu"), progress=False,
+                           channels_last=then)
+        straight.run()
+        far = total = 0
+        for p, q in zip(resumed.model.parameters(), straight.model.parameters()):
+            far, total = far + int(((p - q).abs() > 1e-5).sum()), total + p.numel()
+        assert far <= 0.01 * total, (first, then, far / total)

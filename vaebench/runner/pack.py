@@ -163,8 +163,9 @@ class PackedTrainer:
                 per = [st[i] for st in adam_states]
                 self.optimizer.state[self.params[n]] = {
                     "step": per[0]["step"].clone(),
-                    "exp_avg": torch.stack([st["exp_avg"] for st in per]),
-                    "exp_avg_sq": torch.stack([st["exp_avg_sq"] for st in per])}
+                    # in the stacked parameters' (contiguous) layout: see train._match_layouts
+                    "exp_avg": torch.stack([st["exp_avg"].contiguous() for st in per]).contiguous(),
+                    "exp_avg_sq": torch.stack([st["exp_avg_sq"].contiguous() for st in per]).contiguous()}
         self.loss_module = _Loss(template)
         self.noise_gens = [torch.Generator() for _ in members]
         for g, m in zip(self.noise_gens, members):

@@ -92,6 +92,17 @@ def _set_rng_state(state: dict, data_gen: torch.Generator) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
+def _match_layouts(opt: torch.optim.Optimizer) -> None:
+    """Give each loaded optimizer state tensor its parameter's memory layout. A checkpoint
+    written in another layout (channels_last on CPU, NCHW on a GPU or by a pack) loads with its
+    own strides, and the fused Adam kernel pairs the elements of a parameter and its moments by
+    position in memory, not by index: without this, a resumed run's moments would be scrambled."""
+    for p, state in opt.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                state[key] = torch.empty_like(p).copy_(value)
+
+
 class UnreadableCheckpoint(Exception):
     """A checkpoint file that cannot be loaded safely (weights only) or does not fit the run."""
 
@@ -218,6 +229,7 @@ class Trainer:
                                  f"{len(self.optimizers)} optimizers")
             for opt, state in zip(self.optimizers, ckpt["optimizers"]):
                 opt.load_state_dict(state)
+                _match_layouts(opt)
             _set_rng_state(ckpt["rng"], self.data_gen)
             step, seconds = int(ckpt["step"]), float(ckpt["train_seconds"])
             sessions, rows = int(ckpt["sessions"]), list(ckpt["log_rows"])
