@@ -42,7 +42,7 @@ class NotPackable(VaebenchError):
     """These runs cannot train as one pack; train them one by one instead."""
 
 
-def plan_packs(specs: list, size_of=lambda spec: spec.pack) -> list[list]:
+def plan_packs(specs: list) -> list[list]:
     """The runs to train, grouped into packs: runs of one configuration (model, hyperparameters,
     dataset, training budget, device; differing in seed) in order of first appearance, at most
     `spec.pack` to a pack; runs of a variant that cannot be packed stay alone."""
@@ -52,14 +52,14 @@ def plan_packs(specs: list, size_of=lambda spec: spec.pack) -> list[list]:
 
     groups: dict[str, list] = {}
     for spec in specs:
-        if size_of(spec) <= 1 or class_refusal(MODELS.get(spec.model)):
+        if spec.pack == 1 or class_refusal(MODELS.get(spec.model)):
             groups[spec.run_id] = [spec]
             continue
         key = json.dumps([spec.configuration(), spec.device], sort_keys=True)
         groups.setdefault(key, []).append(spec)
     packs = []
     for group in groups.values():
-        size = max(1, size_of(group[0]))
+        size = group[0].pack
         packs.extend(group[i:i + size] for i in range(0, len(group), size))
     return packs
 
@@ -296,9 +296,6 @@ class PackedTrainer:
         for k, rows in enumerate(self.log_rows):
             rows.append({"step": self.step, "session": self.session, "elapsed_s": round(self.train_seconds, 3),
                          "images_per_s": images_per_s, **{t: v[k] for t, v in means.items()}})
-
-    def member_state(self, k: int) -> dict[str, torch.Tensor]:
-        return {n: self.params[n][k].detach().clone() for n in self.names}
 
     def write_members(self) -> list[Trainer]:
         """Each member's model, Adam state, RNG streams and log into its folder, via a Trainer

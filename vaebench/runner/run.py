@@ -335,7 +335,8 @@ def _run_locked(spec: RunSpec, store: RunStore, run_dir: Path, data_root, progre
         return _done(store, spec.run_id, skipped=True)
     if stage == "train" and not train:
         return {"run_id": spec.run_id, "status": "untrained", "skipped": True}
-    _prepare(spec, run_dir)
+    if packed is None:  # (a pack prepared its runs' folders before it trained)
+        _prepare(spec, run_dir)
     try:
         device = resolve_device(spec.device)
         dataset = load_dataset(spec.dataset, spec.dataset_params, Path(data_root))

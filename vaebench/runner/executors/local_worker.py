@@ -1,8 +1,9 @@
 """The process of one local run: read the job (JSON) from stdin, run it, exit.
 
 Started by the local executor as `python -m vaebench.runner.executors.local_worker RUN_ID` (the
-run id, or pack-RUN_ID for a pack of runs trained together, is there for `ps`). Exit code 0: the run's files (metrics.json or failed.json) say how
-it went; any other exit (a signal, an uncaught exception) means the process died first.
+run id, or pack-RUN_ID for a pack of runs trained together, is there for `ps`). Exit code 0: the
+run's files (metrics.json or failed.json) say how it went; any other exit (a signal, an uncaught
+exception) means the process died first.
 """
 
 import ctypes
