@@ -8,8 +8,6 @@ from typing import Callable
 
 from pydantic import PositiveInt
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 
 from vaebench.data.base import GroundTruthFactors
 from vaebench.metrics.base import EvalContext, MetricResult
@@ -43,6 +41,9 @@ def betavae_score_of(ground_truth: GroundTruthFactors, codes_of: CodesOf,
                      random_state: np.random.RandomState, *, batch_size: int, num_train: int,
                      num_eval: int) -> MetricResult:
     """`betavae_score` with the representation given as codes_of(factor rows) -> codes."""
+    from sklearn.exceptions import ConvergenceWarning  # here: scikit-learn costs ~1 s to import
+    from sklearn.linear_model import LogisticRegression
+
     x_train, y_train = _points(ground_truth, codes_of, random_state, batch_size, num_train)
     # as the reference: the random state is handed to the classifier (lbfgs draws nothing)
     model = LogisticRegression(random_state=random_state)

@@ -7,7 +7,6 @@ from pydantic import PositiveInt
 import numpy as np
 import scipy.stats
 from joblib import Parallel, delayed
-from sklearn.ensemble import GradientBoostingClassifier
 
 from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.metrics.disentanglement.context import (ground_truth, name_factors,
@@ -58,6 +57,8 @@ def dci(codes_train: np.ndarray, factors_train: np.ndarray, codes_test: np.ndarr
 
 def gbt_importance(x_train, y_train, x_test, y_test, random_state: int = 0):
     """One factor: (|feature importances| (D,), train accuracy, test accuracy)."""
+    from sklearn.ensemble import GradientBoostingClassifier  # here: scikit-learn costs ~1 s to import
+
     model = GradientBoostingClassifier(random_state=random_state).fit(x_train, y_train)
     return (np.abs(model.feature_importances_), float(np.mean(model.predict(x_train) == y_train)),
             float(np.mean(model.predict(x_test) == y_test)))

@@ -8,9 +8,6 @@ import warnings
 import numpy as np
 from pydantic import PositiveInt
 from joblib import Parallel, delayed
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.metrics.disentanglement.context import (ground_truth, name_factors,
@@ -64,6 +61,9 @@ def explicitness(codes_train: np.ndarray, factors_train: np.ndarray, codes_test:
 
 
 def _explicitness_one(x_train, y_train, x_test, y_test):
+    from sklearn.exceptions import ConvergenceWarning  # here: scikit-learn costs ~1 s to import
+    from sklearn.linear_model import LogisticRegression
+
     with warnings.catch_warnings():
         # the protocol is LogisticRegression() as is; non-convergence is reported, not raised
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -76,6 +76,8 @@ def _macro_auc(clf, x, y) -> float:
     """ROC-AUC of each class's probability against "is this class", averaged over classes.
     Same as the reference's MultiLabelBinarizer + roc_auc_score when every class appears in
     both splits; a class missing from one split is left out instead of raising."""
+    from sklearn.metrics import roc_auc_score
+
     proba = clf.predict_proba(x)
     aucs = [roc_auc_score(y == c, proba[:, i]) for i, c in enumerate(clf.classes_)
             if 0 < np.sum(y == c) < len(y)]

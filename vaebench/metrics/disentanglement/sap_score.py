@@ -6,7 +6,6 @@ from __future__ import annotations
 from pydantic import PositiveInt
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.svm import LinearSVC
 
 from vaebench.metrics.base import EvalContext, MetricResult
 from vaebench.metrics.disentanglement.context import (ground_truth, name_factors,
@@ -16,6 +15,8 @@ from vaebench.registry import register_metric
 
 
 def _accuracy(x_train, y_train, x_test, y_test) -> float:
+    from sklearn.svm import LinearSVC  # here: scikit-learn costs ~1 s to import
+
     clf = LinearSVC(C=0.01, class_weight="balanced", random_state=0)
     clf.fit(x_train, y_train)
     return float(np.mean(clf.predict(x_test) == y_test))
