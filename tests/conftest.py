@@ -118,6 +118,7 @@ models:
   - {name: beta_vae, params: {latent_dim: 4, beta: 4}}
   - {name: beta_vae, params: {latent_dim: 4, beta: .nan}}
 seeds: [0, 1]
+pack: 2  # the two seeds of each configuration in one process: 3 processes, not 6
 train: {steps: 6, batch_size: 16, lr: 1.0e-3, checkpoint_every: 6, log_every: 3}
 metrics:
   - {name: elbo, params: {num_examples: 32}}
@@ -128,9 +129,10 @@ metrics:
 
 @pytest.fixture(scope="session")
 def tiny_suite(tmp_path_factory):
-    """results/tiny of a finished suite (2 models x 2 seeds, 6 steps on procedural dSprites),
-    written by `vaebench run` with its HTML report; a third configuration (beta = NaN) fails both
-    its runs, so the report has failures to show."""
+    """results/tiny of a finished suite (2 models x 2 seeds, 6 steps on procedural dSprites, in
+    packs of 2), written by `vaebench run` with its HTML report; a third configuration (beta =
+    NaN) fails both its runs (its pack stops, then each run alone), so the report has failures
+    to show."""
     from vaebench.cli import main
 
     root = tmp_path_factory.mktemp("tiny_suite")

@@ -163,8 +163,8 @@ def test_slurm_gives_the_same_leaderboard_as_local(tmp_path, capsys):
 def test_cancelled_task_is_a_failed_run_and_only_it_is_resubmitted(tmp_path, capsys):
     # Long enough to still be training when SLURM kills the job: submitit ignores scancel's
     # SIGTERM, and the SIGKILL follows KillWait (1 s on the test cluster) later. 400 steps (about
-    # 4 s) were sometimes over before the kill; 1,500 leave ~15 s.
-    steps = 1500
+    # 4 s) were sometimes over before the kill; 1,000 leave ~10 s on a fast machine.
+    steps = 1000
     text = (SUITE.replace(", {name: beta_vae, params: {beta: 4}}", "").replace("steps: 6", f"steps: {steps}")
             .replace("checkpoint_every: 3, log_every: 3", "checkpoint_every: 20, log_every: 10"))
     suite = write(tmp_path / "suite.yaml", text)
