@@ -228,7 +228,17 @@ def test_interrupted_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
         time.sleep(0.2)
     assert (run_dir / "checkpoint.pt").exists(), "training never started"
     # What SLURM does on preemption: SIGTERM, then SIGUSR2 (submitit checkpoints and requeues).
-    submitit.SlurmJob(folder=record["folder"], job_id=record["job_id"])._interrupt()
+    # As submitit's own SlurmJob._interrupt, but USR2 only once the job has logged SIGTERM: sent
+    # back to back, a late SIGTERM could reach the `scontrol requeue` that USR2's handler runs,
+    # killing it (seen once in CI).
+    scancel = ["scancel", record["job_id"], "--signal"]
+    subprocess.run(scancel + ["SIGTERM"], check=True)
+    stderr = Path(record["stderr"])
+    deadline = time.time() + 30
+    while time.time() < deadline and not (stderr.is_file() and "Bypassing signal SIGTERM" in stderr.read_text()):
+        time.sleep(0.1)
+    assert "Bypassing signal SIGTERM" in stderr.read_text(), "the job never saw SIGTERM"
+    subprocess.run(scancel + [submitit.slurm.slurm.SlurmJobEnvironment.USR_SIG], check=True)
 
     # The requeued job still holds the run: a new `run --wait` attaches to it, submits nothing.
     assert run_cli(suite, results, "--executor", "slurm", "--wait") == 0
