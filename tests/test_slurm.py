@@ -336,6 +336,19 @@ def test_node_down_and_up_mid_job_requeues_and_resumes(tmp_path, capsys):
     while subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"],
                          capture_output=True).returncode != 0 and time.time() < deadline:
         time.sleep(1)
+    # When the requeued job is dispatched before the node is back, its launch fails and SLURM
+    # holds it ("launch failed requeued held"; seen once in a fresh-clone run), as a cluster
+    # would; its admin releases it, which is what `vaebench run --wait` tells them to do.
+    job_id, restarts = record["job_id"], 1
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if job_id in slurm.held_jobs([job_id]):
+            subprocess.run(["scontrol", "release", job_id], check=True)
+            restarts = 2  # the failed launch counts as a restart of its own
+            break
+        if slurm.job_states([job_id]).get(job_id, "").startswith(("RUNNING", "COMPLETED")):
+            break
+        time.sleep(0.5)
     assert run_cli(suite, results, "--executor", "slurm", "--wait") == 0
     assert records(suite_dir)[run_id]["job_id"] == record["job_id"]  # SLURM requeued the same job
     cost = _assert_trained_once(run_dir, 400)
@@ -343,9 +356,9 @@ def test_node_down_and_up_mid_job_requeues_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     assert main(["status", str(suite_dir), "-v"]) == 0
     out = capsys.readouterr().out
-    assert "1 done" in out and "restarted 1x" in out, out
+    assert "1 done" in out and f"restarted {restarts}x" in out, out
     events = (run_dir / "events.log").read_text()
-    assert "start 1" in events and "start 2" in events
+    assert "start 1" in events and f"start {restarts + 1}" in events
 
 
 @pytest.mark.slurm
@@ -364,3 +377,18 @@ def test_a_job_over_its_memory_is_a_failed_run_that_says_out_of_memory(tmp_path,
     capsys.readouterr()
     assert main(["status", str(suite_dir)]) == 0
     assert "out of memory" in capsys.readouterr().out
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(120)
+def test_a_held_job_is_found_so_wait_can_say_how_to_release_it():
+    out = subprocess.run(["sbatch", "--parsable", "--hold", "-p", "debug", "--wrap", "true"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    job_id = out.split(";")[0]
+    try:
+        _wait_for(lambda: job_id in slurm.held_jobs([job_id]), 30, "the held job was not found")
+        assert "held" in slurm.held_jobs([job_id])[job_id].lower()
+        subprocess.run(["scontrol", "release", job_id], check=True)
+        _wait_for(lambda: job_id not in slurm.held_jobs([job_id]), 30, "still held after release")
+    finally:
+        subprocess.run(["scancel", job_id], check=False)

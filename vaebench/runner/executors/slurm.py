@@ -300,6 +300,20 @@ def job_states(job_ids: list[str]) -> dict[str, str]:
     return states
 
 
+def held_jobs(job_ids: list[str]) -> dict[str, str]:
+    """Pending jobs SLURM holds (reason JobHeldAdmin, JobHeldUser, "launch failed requeued
+    held"...): they never start until released. job id -> SLURM's reason."""
+    if not job_ids:
+        return {}
+    out = _slurm_command(["squeue", "-h", "-r", "-t", "PD", "-o", "%i|%r", "-j", ",".join(sorted(set(job_ids)))])
+    held = {}
+    for line in out.stdout.splitlines():
+        jid, _, reason = line.partition("|")
+        if "held" in reason.lower():
+            held[jid] = reason
+    return held
+
+
 def job_attempts(job_id: str) -> list[str]:
     """The states of a job's earlier attempts, oldest first (a job requeued after a node failure
     or preemption shows NODE_FAIL / PREEMPTED / REQUEUED here); [] when it never restarted."""
@@ -502,7 +516,7 @@ def wait_for_jobs(suite_dir: Path, run_ids: list[str], progress: bool = True, po
     Polls sacct (one call for all jobs), more slowly the longer it waits."""
     store = RunStore(suite_dir)
     records = {rid: read_record(store.run_dir(rid)) for rid in run_ids}
-    remaining, outcome = set(run_ids), {}
+    remaining, outcome, said_held = set(run_ids), {}, set()
     bar = tqdm(total=len(remaining), desc="slurm jobs", unit="run", disable=not progress,
                dynamic_ncols=True)
     start = time.monotonic()
@@ -520,6 +534,12 @@ def wait_for_jobs(suite_dir: Path, run_ids: list[str], progress: bool = True, po
                     line += f"\n        reason: {store.failure(rid)['reason']}"
                 bar.update(1)
                 tqdm.write(line, file=sys.stdout)
+            pending = [records[r]["job_id"] for r in remaining
+                       if states.get(records[r]["job_id"], "PENDING").startswith("PENDING")]
+            for jid, reason in held_jobs([j for j in pending if j not in said_held]).items():
+                said_held.add(jid)
+                tqdm.write(f"  held  slurm job {jid} ({reason}): SLURM will not start it until it "
+                           f"is released: `scontrol release {jid}`", file=sys.stdout)
             live = [states.get(records[r]["job_id"], "PENDING").split()[0] for r in remaining]
             bar.set_postfix(running=live.count("RUNNING"), queued=len(live) - live.count("RUNNING"))
             if remaining:
