@@ -305,7 +305,8 @@ def held_jobs(job_ids: list[str]) -> dict[str, str]:
     held"...): they never start until released. job id -> SLURM's reason."""
     if not job_ids:
         return {}
-    out = _slurm_command(["squeue", "-h", "-r", "-t", "PD", "-o", "%i|%r", "-j", ",".join(sorted(set(job_ids)))])
+    out = _slurm_command(["squeue", "-h", "-r", "-t", "PD", "-o", "%i|%r", "-j",
+                          ",".join(sorted(set(job_ids)))])
     held = {}
     for line in out.stdout.splitlines():
         jid, _, reason = line.partition("|")
@@ -534,14 +535,15 @@ def wait_for_jobs(suite_dir: Path, run_ids: list[str], progress: bool = True, po
                     line += f"\n        reason: {store.failure(rid)['reason']}"
                 bar.update(1)
                 tqdm.write(line, file=sys.stdout)
-            pending = [records[r]["job_id"] for r in remaining
-                       if states.get(records[r]["job_id"], "PENDING").startswith("PENDING")]
-            for jid, reason in held_jobs([j for j in pending if j not in said_held]).items():
+            live = {records[r]["job_id"]: states.get(records[r]["job_id"], "PENDING").split()[0]
+                    for r in remaining}  # a pack's runs share one job
+            pending = [j for j, st in live.items() if st == "PENDING" and j not in said_held]
+            for jid, reason in held_jobs(pending).items():
                 said_held.add(jid)
                 tqdm.write(f"  held  slurm job {jid} ({reason}): SLURM will not start it until it "
                            f"is released: `scontrol release {jid}`", file=sys.stdout)
-            live = [states.get(records[r]["job_id"], "PENDING").split()[0] for r in remaining]
-            bar.set_postfix(running=live.count("RUNNING"), queued=len(live) - live.count("RUNNING"))
+            running = sum(live[records[r]["job_id"]] == "RUNNING" for r in remaining)
+            bar.set_postfix(running=running, queued=len(remaining) - running)
             if remaining:
                 time.sleep(min(max_poll_s, poll_s + (time.monotonic() - start) / 20))
     finally:
