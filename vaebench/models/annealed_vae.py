@@ -1,3 +1,4 @@
+import torch
 from pydantic import Field
 
 from vaebench.models.base import GaussianVAE, ModelConfig, config_dataclass
@@ -16,15 +17,17 @@ class AnnealedVAEConfig(ModelConfig):
     iteration_threshold: int = Field(100_000, ge=1)
 
 
-def capacity(step: int, c_max: float, iteration_threshold: int) -> float:
-    """C(step) = min(c_max, c_max * step / iteration_threshold), in nats."""
-    return min(c_max, c_max * step / iteration_threshold)
+def capacity(step: int, c_max, iteration_threshold: int):
+    """C(step) = c_max * min(1, step / iteration_threshold), in nats; c_max a float or, in a pack,
+    a tensor (so no comparison touches it)."""
+    return c_max * min(1.0, step / iteration_threshold)
 
 
 @register_model("annealed_vae", description="beta-VAE with a linearly growing KL capacity target C",
                 paper="Burgess et al. 2018, Understanding disentangling in beta-VAE")
 class AnnealedVAE(GaussianVAE):
     Config = AnnealedVAEConfig
+    loss_scalars = ("gamma", "c_max")
 
     def loss(self, x, y=None, step=0):
         cfg = self.config
@@ -33,4 +36,4 @@ class AnnealedVAE(GaussianVAE):
         c = capacity(step, cfg.c_max, cfg.iteration_threshold)
         # |KL - C| on the batch-mean KL, as in the paper's Eq. 8 and disentanglement_lib.
         return {"loss": recon + cfg.gamma * (kl - c).abs(), "recon": recon, "kl": kl,
-                "capacity": kl.new_tensor(c)}
+                "capacity": torch.as_tensor(c).to(kl)}

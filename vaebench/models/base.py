@@ -67,6 +67,11 @@ class LatentVariableModel(nn.Module):
 
     Config: ClassVar[type] = ModelConfig
     conditional: ClassVar[bool] = False  # True: encode/decode/sample need labels y
+    # Hyperparameters that only `loss` reads, as plain numbers (weights, targets): runs that differ
+    # in them can train as one pack, each member's value handed to the loss as a tensor
+    # (vaebench/runner/pack.py). A value read in __init__ or in Python control flow must not be
+    # listed; tests/test_pack.py checks every listed one against separate training.
+    loss_scalars: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config, image_shape, num_classes: int, train_size: int | None = None):
         """image_shape (C, H, W), num_classes and train_size (images in the training split) are

@@ -79,6 +79,7 @@ def total_correlation(z, mu, logvar, dataset_size: int, estimator: str = "mws") 
                 "Disentanglement in Variational Autoencoders")
 class BetaTCVAE(GaussianVAE):
     Config = BetaTCVAEConfig
+    loss_scalars = ("alpha", "beta", "gamma")
 
     @property
     def dataset_size(self) -> int:

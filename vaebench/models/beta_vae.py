@@ -15,6 +15,7 @@ class BetaVAEConfig(ModelConfig):
                       "Constrained Variational Framework")
 class BetaVAE(GaussianVAE):
     Config = BetaVAEConfig
+    loss_scalars = ("beta",)
 
     def loss(self, x, y=None, step=0):
         t = self.forward_terms(x, y)

@@ -44,6 +44,7 @@ def dip_penalties(cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 class _DIPVAE(GaussianVAE):
     include_variances = False  # DIP-VAE-II adds E[diag(sigma^2)] to the covariance
+    loss_scalars = ("lambda_od", "lambda_d_factor")
 
     def loss(self, x, y=None, step=0):
         cfg = self.config

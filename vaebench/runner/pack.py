@@ -1,7 +1,8 @@
 """Packed runs: K runs of one architecture trained as one batched (vmapped) computation.
 
 The members of a pack share the model class, its config, the dataset and the train config, and
-differ in seed. Their parameters are stacked along a new leading dimension and one training step
+differ in seed and in the hyperparameters the model lists as `loss_scalars` (beta-VAE's beta):
+the loss reads each member's value from a (K,) tensor. Their parameters are stacked along a new leading dimension and one training step
 is `torch.func.vmap` of the model's loss over that dimension (convolutions with stacked weights
 become grouped convolutions), so small models fill the machine's cores together instead of one
 after the other.
@@ -43,19 +44,23 @@ class NotPackable(VaebenchError):
 
 
 def plan_packs(specs: list) -> list[list]:
-    """The runs to train, grouped into packs: runs of one configuration (model, hyperparameters,
-    dataset, training budget, device; differing in seed) in order of first appearance, at most
-    `spec.pack` to a pack; runs of a variant that cannot be packed stay alone."""
+    """The runs to train, grouped into packs: runs of one configuration (model, hyperparameters
+    other than its `loss_scalars`, dataset, training budget, device; differing in seed and those
+    scalars) in order of first appearance, at most `spec.pack` to a pack; runs of a variant that
+    cannot be packed stay alone."""
     import json
 
     from vaebench.registry import MODELS
 
     groups: dict[str, list] = {}
     for spec in specs:
-        if spec.pack == 1 or class_refusal(MODELS.get(spec.model)):
+        cls = MODELS.get(spec.model)
+        if spec.pack == 1 or class_refusal(cls):
             groups[spec.run_id] = [spec]
             continue
-        key = json.dumps([spec.configuration(), spec.device], sort_keys=True)
+        shared = spec.configuration()
+        shared["model_params"] = _without(shared["model_params"], cls.loss_scalars)
+        key = json.dumps([shared, spec.device], sort_keys=True)
         groups.setdefault(key, []).append(spec)
     packs = []
     for group in groups.values():
@@ -85,25 +90,44 @@ def build_members(build, seeds, run_dirs) -> list[PackMember]:
     return members
 
 
+def _without(params: dict, names) -> dict:
+    return {k: v for k, v in params.items() if k not in names}
+
+
+class _ConfigWith:
+    """A model config read through, with some fields replaced (a member's loss scalars)."""
+
+    def __init__(self, config, values: dict):
+        self._config, self._values = config, values
+
+    def __getattr__(self, name):
+        values = self.__dict__["_values"]
+        return values[name] if name in values else getattr(self.__dict__["_config"], name)
+
+
 class _Loss(nn.Module):
-    """model.loss as a module's forward, so functional_call can swap in one member's parameters."""
+    """model.loss as a module's forward, so functional_call can swap in one member's parameters
+    (and its loss scalars, each a 0-dim tensor inside vmap)."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
-    def forward(self, x, y, step, eps):
+    def forward(self, x, y, step, eps, scalars):
         calls = []
 
         def noise_like(mu):
             calls.append(mu.shape)
             return eps
 
+        config = self.model.config
         self.model.noise_like = noise_like
+        self.model.config = _ConfigWith(config, scalars)
         try:
             terms = self.model.loss(x, y, step)
         finally:
             del self.model.noise_like
+            self.model.config = config
         if len(calls) != 1:
             raise NotPackable(f"{type(self.model).__name__} draws its noise {len(calls)} times a step; "
                                 f"a pack supplies one draw (runs of this variant cannot be packed)")
@@ -122,11 +146,13 @@ def class_refusal(cls) -> str | None:
 
 def _check_packable(models) -> None:
     first = models[0]
+    scalars = type(first).loss_scalars
     for m in models:
-        if type(m) is not type(first) or m.hyperparameters() != first.hyperparameters():
-            raise NotPackable("a pack's runs must share the model and its hyperparameters; "
-                              f"got {type(m).__name__} {m.hyperparameters()} and "
-                              f"{type(first).__name__} {first.hyperparameters()}")
+        if type(m) is not type(first) or _without(m.hyperparameters(), scalars) != \
+                _without(first.hyperparameters(), scalars):
+            raise NotPackable(f"a pack's runs must share the model and its hyperparameters (but "
+                              f"{', '.join(scalars) or 'none'}); got {type(m).__name__} "
+                              f"{m.hyperparameters()} and {type(first).__name__} {first.hyperparameters()}")
     refusal = class_refusal(type(first))
     if refusal:
         raise NotPackable(refusal)
@@ -167,6 +193,10 @@ class PackedTrainer:
                     "exp_avg": torch.stack([st["exp_avg"].contiguous() for st in per]).contiguous(),
                     "exp_avg_sq": torch.stack([st["exp_avg_sq"].contiguous() for st in per]).contiguous()}
         self.loss_module = _Loss(template)
+        # only the scalars that differ go in as tensors: a pack of one value computes as before
+        values = {n: [getattr(m.model.config, n) for m in members] for n in type(template).loss_scalars}
+        self.scalars = {n: torch.tensor(v, dtype=torch.float32, device=device)
+                        for n, v in values.items() if len(set(v)) > 1}
         self.noise_gens = [torch.Generator() for _ in members]
         for g, m in zip(self.noise_gens, members):
             g.set_state(m.noise_state)
@@ -208,12 +238,12 @@ class PackedTrainer:
     def _batched_loss(self, params, x, y, eps):
         step = self.step
 
-        def one(p, x_k, y_k, eps_k):
+        def one(p, x_k, y_k, eps_k, scalars_k):
             return functional_call(self.loss_module, {f"model.{n}": v for n, v in p.items()},
-                                   (x_k, y_k, step, eps_k))
+                                   (x_k, y_k, step, eps_k, scalars_k))
 
         try:
-            return vmap(one, randomness="error")(params, x, y, eps)
+            return vmap(one, randomness="error")(params, x, y, eps, self.scalars)
         except RuntimeError as e:
             if "randomness" not in str(e):
                 raise

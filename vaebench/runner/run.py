@@ -368,7 +368,7 @@ def run_pack(specs: list[RunSpec | dict], results_dir: str | Path, data_root: st
              progress: bool = True, fid_weights: str | Path | None = None,
              on_trainer: Callable | None = None) -> list[dict]:
     """`run_job` for the runs of one pack (vaebench/runner/pack.py: runs of one configuration
-    that differ in seed): the ones still to train train together as one vmapped computation,
+    that differ in seed and the model's loss scalars): the ones still to train train together as one vmapped computation,
     then each is finished and evaluated on its own, into its own folder, as run_job would.
     Runs trained already are evaluated alone, runs another process holds are left to it, and
     when the runs cannot train as a pack (a variant that cannot be packed, checkpoints of
@@ -412,8 +412,9 @@ def _train_pack(specs: list[RunSpec], store: RunStore, data_root: Path, progress
     try:
         device = resolve_device(first.device)
         dataset = load_dataset(first.dataset, first.dataset_params, data_root)
-        members = build_members(lambda: build_model(first, dataset), [s.seed for s in specs],
-                                [store.run_dir(s.run_id) for s in specs])
+        # each from its own spec: members may differ in the model's loss scalars (beta)
+        members = [m for s in specs for m in build_members(lambda: build_model(s, dataset), [s.seed],
+                                                           [store.run_dir(s.run_id)])]
         reset_peak_memory(device)
         pack = PackedTrainer(members, dataset, first.train, device, progress=progress,
                              desc=f"pack of {len(specs)}: {first.model} on {first.dataset}")
