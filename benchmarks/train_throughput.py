@@ -1,6 +1,6 @@
 """Training throughput: the machine's sgemm rate, the vae step's GFLOP (torch.utils.flop_counter)
-and its fraction of that rate for each speed lever (channels_last, fused Adam, optionally
-torch.compile); packed runs (1, 2, 4, 8, 16 seeds as one vmapped step) against one run at a time;
+and its fraction of that rate for each speed lever (channels_last, the decoder's Deconv4x4 path,
+fused Adam, glibc's allocator keeping freed memory, optionally torch.compile); packed runs (1, 2, 4, 8, 16 seeds as one vmapped step) against one run at a time;
 a step with the data pipeline vs. the same step on a pre-made batch; and the cost per step of
 every registered variant relative to plain `vae`.
 
@@ -9,7 +9,9 @@ every registered variant relative to plain `vae`.
 
 Levers and packs are timed interleaved (one round times every configuration in turn, `--rounds`
 rounds; medians, and the spread as min-max over rounds), with the sgemm rate measured in every
-round, so a load spike on a shared machine hits all of them alike.
+round, so a load spike on a shared machine hits all of them alike. This process keeps freed
+memory as a CPU trainer does (vaebench/runner/allocator.py); that lever is set once per process,
+so it is timed in child processes, glibc's defaults and kept alternating, `--rounds` pairs.
 
 Prints a table and, last, one JSON line with every figure.
 """
@@ -27,7 +29,9 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from vaebench.models.architectures import Deconv4x4
 from vaebench.registry import MODELS
+from vaebench.runner.allocator import keep_freed_memory
 from vaebench.runner.pack import PackedTrainer, build_members
 from vaebench.runner.run import load_dataset
 from vaebench.runner.train import resolve_device, seed_everything
@@ -70,10 +74,15 @@ def sgemm_gflops(device, n=1024, reps=10) -> float:
     return statistics.median(rates)
 
 
-def lever_step(dataset_shape, batch, device, channels_last, fused, compiled):
-    """A vae training-step closure with the given levers (fused=False: the per-tensor Adam loop)."""
+def lever_step(dataset_shape, batch, device, channels_last, fused, compiled, deconv4x4=True):
+    """A vae training-step closure with the given levers (fused=False: the per-tensor Adam loop;
+    deconv4x4=False: oneDNN's own transposed convolutions, nn.ConvTranspose2d.forward)."""
     seed_everything(0)
     model = MODELS.get("vae")(MODELS.get("vae").Config(), dataset_shape, 0).to(device).train()
+    if not deconv4x4:
+        for m in model.modules():
+            if isinstance(m, Deconv4x4):
+                m.forward = torch.nn.ConvTranspose2d.forward.__get__(m)
     x, y = batch
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -100,10 +109,13 @@ def levers_and_packs(args, dataset, fixed, device) -> dict:
     with FlopCounterMode(display=False) as counter:
         lever_step(shape, fixed, device, False, False, False)()
     gflop = counter.get_total_flops() / 1e9
-    levers = {"baseline (NCHW, Adam loop)": (False, False, False), "channels_last": (True, False, False),
-              "fused Adam": (False, True, False), "channels_last + fused (default)": (True, True, False)}
+    levers = {"baseline (NCHW, Adam loop)": (False, False, False, False),
+              "channels_last (oneDNN deconv)": (True, False, False, False),
+              "channels_last + Deconv4x4": (True, False, False, True),
+              "fused Adam": (False, True, False, False),
+              "default (all three)": (True, True, False, True)}
     if args.compile:
-        levers["default + torch.compile(loss)"] = (True, True, True)
+        levers["default + torch.compile(loss)"] = (True, True, True, True)
     steps = {k: lever_step(shape, fixed, device, *v) for k, v in levers.items()}
     n_train, bs = dataset.num_examples("train"), args.batch_size
     gen = torch.Generator().manual_seed(0)
@@ -163,6 +175,40 @@ def time_steps_fn(fn, steps, device) -> float:
     return statistics.median(times)
 
 
+def allocator_step_ms(args, device) -> float:
+    """(In a child process) ms per step of the default levers on a pre-made batch, after
+    keep_freed_memory() when args.allocator_probe is "kept", else under glibc's defaults."""
+    if args.allocator_probe == "kept":
+        keep_freed_memory()
+    dataset = load_dataset(args.dataset, {}, Path(args.data_root))
+    idx = torch.randint(0, dataset.num_examples("train"), (args.batch_size,), generator=torch.Generator().manual_seed(0))
+    step = lever_step(dataset.image_shape, dataset.batch("train", idx, device), device, True, True, False)
+    for _ in range(3):
+        step()
+    return 1000 * time_steps_fn(step, 3 * args.steps, device)
+
+
+def allocator_pairs(args) -> dict:
+    """Child processes timing the default step under glibc's malloc defaults and with freed
+    memory kept, alternating, `--rounds` pairs."""
+    import subprocess
+    import sys
+
+    times = {"glibc_default": [], "kept": []}
+    for _ in range(args.rounds):
+        for mode, probe in (("glibc_default", "default"), ("kept", "kept")):
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+            out = subprocess.run([sys.executable, __file__, "--allocator-probe", probe, "--dataset", args.dataset,
+                                  "--data-root", args.data_root, "--batch-size", str(args.batch_size),
+                                  "--steps", str(args.steps), "--device", args.device],
+                                 capture_output=True, text=True, check=True, env=env)
+            times[mode].append(float(out.stdout.split()[-1]))
+    ratios = [a / b for a, b in zip(times["glibc_default"], times["kept"])]
+    return {"step_ms_glibc_default": statistics.median(times["glibc_default"]),
+            "step_ms_kept": statistics.median(times["kept"]),
+            "speedup": statistics.median(ratios), "speedup_spread": spread(ratios)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="dsprites_procedural")
@@ -175,9 +221,16 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--variants", nargs="*", help="default: every registered model")
     p.add_argument("--json", metavar="PATH", help="also write the figures to this file")
+    p.add_argument("--no-allocator", action="store_true", help="skip the allocator lever's child processes")
+    p.add_argument("--allocator-probe", choices=["default", "kept"], help=argparse.SUPPRESS)
     args = p.parse_args()
 
     device = resolve_device(args.device)
+    if args.allocator_probe:
+        print(allocator_step_ms(args, device))
+        return
+    if device.type == "cpu":
+        keep_freed_memory()  # as a CPU trainer does
     t0 = time.perf_counter()
     dataset = load_dataset(args.dataset, {}, Path(args.data_root))
     load_s = time.perf_counter() - t0
@@ -199,6 +252,9 @@ def main() -> None:
 
     print(f"levers and packs: {args.rounds} interleaved rounds", flush=True)
     speed = levers_and_packs(args, dataset, fixed, device)
+    if device.type == "cpu" and not args.no_allocator:
+        print(f"allocator: {args.rounds} pairs of child processes", flush=True)
+        speed["allocator"] = allocator_pairs(args)
 
     # Variants are timed round-robin on the same pre-made batch (`--rounds` rounds of `--steps`
     # steps after a warm-up round), so a load spike on a shared machine hits every variant alike.
@@ -254,6 +310,11 @@ def main() -> None:
         print(f"{k:<34}{v['step_ms']:>9.1f}{f'{lo:.0f}-{hi:.0f}':>15}{v['gflops']:>9.1f}"
               f"{100 * v['fraction_of_sgemm']:>9.0f}%{100 * v['fraction_of_sgemm_best']:>5.0f}%"
               f"{v['speedup_vs_baseline']:>8.2f}")
+    if "allocator" in speed:
+        a = speed["allocator"]
+        print(f"allocator (child processes, default levers): glibc's malloc defaults {a['step_ms_glibc_default']:.1f} "
+              f"ms/step, freed memory kept {a['step_ms_kept']:.1f} ms/step: {a['speedup']:.2f}x "
+              f"({a['speedup_spread'][0]:.2f}-{a['speedup_spread'][1]:.2f})")
     print(f"\none run at a time (data + default levers): {speed['one_run_images_per_s']:.0f} images/s")
     print(f"{'pack':>5}{'ms/step':>10}{'images/s':>10}{'x one run':>11}{'spread':>13}")
     for k, v in speed["packs"].items():

@@ -8,10 +8,12 @@ means and log_var 2 * (256*10+10) = 309,204; decoder 10*256+256, 256*1024+1024, 
 
 import math
 
+import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from vaebench.models.architectures import ConvDecoder, ConvEncoder
+from vaebench.models.architectures import ConvDecoder, ConvEncoder, Deconv4x4
 from vaebench.models.vae import VAE, VAEConfig
 
 
@@ -76,3 +78,26 @@ def test_the_two_heads_get_separate_bounds():
     w = ConvEncoder((1, 64, 64), 20, heads=2).fc[2].weight
     one = math.sqrt(6.0 / (256 + 20))  # a single 256 -> 20 layer's bound
     assert w.abs().max() > one  # only reachable with the per-head bound sqrt(6 / 266)
+
+
+@pytest.mark.parametrize("c_in, c_out, size", [(32, 1, 8), (32, 32, 8), (64, 32, 4)])
+def test_the_decoders_transposed_convolution_is_conv_transpose2d(c_in, c_out, size):
+    """Deconv4x4's channels_last CPU path (its own bias gradient, and a matmul + col2im forward
+    to one channel) against F.conv_transpose2d: the same outputs and gradients within float
+    rounding, in NCHW and under vmap (a pack) it is nn.ConvTranspose2d's own path."""
+    torch.manual_seed(0)
+    layer = Deconv4x4(c_in, c_out)
+    nn.init.normal_(layer.bias)
+    x = torch.randn(3, c_in, size, size)
+    g = torch.randn(3, c_out, 2 * size, 2 * size)
+    ref = F.conv_transpose2d(x.requires_grad_(), layer.weight, layer.bias, stride=2, padding=1)
+    ref_grads = torch.autograd.grad(ref, (x, layer.weight, layer.bias), g)
+    x_cl = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    out = layer(x_cl)
+    assert type(out.grad_fn).__name__ == "_Deconv4x4Backward"
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    for got, want in zip(torch.autograd.grad(out, (x_cl, layer.weight, layer.bias), g), ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4 * want.abs().max().item())
+    assert type(layer(x.detach()).grad_fn).__name__ == "ConvolutionBackward0"
+    batched = torch.func.vmap(layer)(torch.stack([x_cl.detach(), x_cl.detach()]))
+    torch.testing.assert_close(batched[1], ref, rtol=1e-5, atol=1e-5)

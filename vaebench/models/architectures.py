@@ -26,6 +26,7 @@ decoders take whatever vector they are given (latent, or latent + condition).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vaebench.errors import VaebenchError
@@ -88,6 +89,65 @@ class ConvEncoder(nn.Module):
         return self.fc(h)
 
 
+def _one_channel_deconv(x, weight, bias):
+    """conv_transpose2d(x, weight, bias, stride=2, padding=1) to one channel, 4x4 kernels, x
+    channels_last: one matmul, then the overlap-add of its 16 taps (col2im)."""
+    n, c_in, h, w = x.shape
+    # x channels_last is (B, H, W, C_in) in memory, so this is a view; taps[..., ky, kx]
+    taps = x.permute(0, 2, 3, 1).reshape(-1, c_in) @ weight.reshape(c_in, 16)
+    # output row 2i - 1 + ky = 2 (i + qy) + sy - 1 for ky = 2 qy + sy: an output padded by one
+    # pixel, viewed as (row pair, row parity), receives tap (qy, sy) at row pair i + qy
+    taps = taps.view(n, h, w, 2, 2, 2, 2)  # (qy, sy, qx, sx)
+    out = x.new_zeros(n, h + 1, 2, w + 1, 2)
+    for qy in (0, 1):
+        for qx in (0, 1):
+            out[:, qy:qy + h, :, qx:qx + w, :] += taps[:, :, :, qy, :, qx, :].permute(0, 1, 3, 2, 4)
+    out = out.view(n, 1, 2 * h + 2, 2 * w + 2)[:, :, 1:-1, 1:-1]
+    return out + bias.view(1, 1, 1, 1) if bias is not None else out.contiguous()
+
+
+class _Deconv4x4(torch.autograd.Function):
+    """conv_transpose2d(x, weight, bias, stride=2, padding=1) with 4x4 kernels on CPU tensors
+    in channels_last, with nn.ConvTranspose2d's math in two faster pieces (timed in
+    benchmarks/train_throughput.py): the bias gradient is grad.sum((0, 2, 3)), which oneDNN's
+    transposed-convolution backward computes about 13x slower when asked for it (3 ms of a
+    step for the 32x32 layer at batch 64); and to one channel the forward is a matmul and
+    col2im (oneDNN ran it at about 15 GFLOP/s, 4.5 ms against 1.4 ms)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        if weight.shape[1] == 1:
+            return _one_channel_deconv(x, weight, bias)
+        return F.conv_transpose2d(x, weight, bias, stride=2, padding=1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        gx, gw, _ = torch.ops.aten.convolution_backward(
+            grad, x, weight, None, [2, 2], [1, 1], [1, 1], True, [0, 0], 1, [need_x, need_w, False])
+        gb = grad.sum((0, 2, 3)) if ctx.has_bias and need_b else None
+        return gx, gw, gb
+
+
+class Deconv4x4(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1): the same parameters, the same
+    sums within float rounding (tests/test_models_architectures.py), faster on CPU in
+    channels_last (`_Deconv4x4`). Elsewhere (a GPU, NCHW, inside a pack's vmap) it is
+    nn.ConvTranspose2d itself."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(in_channels, out_channels, 4, stride=2, padding=1)
+
+    def forward(self, x):
+        if x.device.type == "cpu" and not torch._C._are_functorch_transforms_active() \
+                and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+            return _Deconv4x4.apply(x, self.weight, self.bias)
+        return super().forward(x)
+
+
 class ConvDecoder(nn.Module):
     """z: (B, in_dim) -> Bernoulli logits (B, C, H, W)."""
 
@@ -101,7 +161,7 @@ class ConvDecoder(nn.Module):
         )
         layers = []
         for c_in, c_out in zip(channels, channels[1:] + (image_shape[0],)):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+            layers += [Deconv4x4(c_in, c_out), nn.ReLU()]
         self.deconv = nn.Sequential(*layers[:-1])  # no ReLU on the logits
         glorot_init_(self)
 

@@ -36,6 +36,7 @@ from torch.func import functional_call, vmap
 
 from vaebench.errors import VaebenchError
 from vaebench.models.base import GaussianVAE, LatentVariableModel, adam
+from vaebench.runner.allocator import keep_freed_memory
 from vaebench.runner.train import LOG_FIELDS_FIRST, Trainer, TrainResult, seed_everything
 
 
@@ -169,6 +170,8 @@ class PackedTrainer:
         if not members:
             raise VaebenchError("a pack needs at least one run")
         _check_packable([m.model for m in members])
+        if device.type == "cpu":
+            keep_freed_memory()
         self.members, self.dataset, self.cfg, self.device = members, dataset, train_cfg, device
         self.progress, self.desc = progress, desc
         self.step, self.train_seconds, self.session = 0, 0.0, 0

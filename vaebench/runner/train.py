@@ -2,8 +2,10 @@
 
 Batches are drawn by index (uniformly with replacement, as in disentanglement_lib) from a
 seeded generator. On CPU, convolution weights and batches are kept channels_last (NHWC), which
-oneDNN runs faster, most of all the single-channel first and last layers; the numbers are the
-NCHW ones within float rounding (tests/test_train_speed.py). A checkpoint (model, optimizers, step, every RNG state, elapsed time) is written
+oneDNN runs faster, and the decoder's transposed convolutions take their faster path there
+(architectures.Deconv4x4); the numbers are the NCHW ones within float rounding
+(tests/test_train_speed.py). A CPU trainer also keeps freed memory in the process
+(allocator.py). A checkpoint (model, optimizers, step, every RNG state, elapsed time) is written
 atomically every `checkpoint_every` steps and at the end, so a killed run resumes where its last
 checkpoint left off and continues exactly as an uninterrupted run would.
 
@@ -31,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from vaebench.errors import VaebenchError
+from vaebench.runner.allocator import keep_freed_memory
 from vaebench.runner.store import (CHECKPOINT, LOG, PREV_CHECKPOINT, atomic_write_bytes, log_event,
                                    set_aside)
 
@@ -181,6 +184,8 @@ class Trainer:
     def __init__(self, model, dataset, train_cfg: dict, run_dir: Path, seed: int,
                  device: torch.device, progress: bool = True, desc: str = "train",
                  channels_last: bool | None = None):
+        if device.type == "cpu":
+            keep_freed_memory()  # see allocator.py: glibc would page-fault activations back in every step
         # None: channels_last on CPU (faster there; untested on GPUs, which keep NCHW)
         self.channels_last = device.type == "cpu" if channels_last is None else channels_last
         model = model.to(device, memory_format=torch.channels_last) if self.channels_last else model.to(device)
