@@ -99,6 +99,41 @@ def lever_step(dataset_shape, batch, device, channels_last, fused, compiled, dec
     return step
 
 
+def convolution_layers(dataset_shape, batch, device):
+    """[(name, closure, GFLOP)]: each convolution of the default step (channels_last, Deconv4x4)
+    alone, forward and backward on the inputs it sees in a step, with a random upstream
+    gradient (no input gradient for the first layer, as in training)."""
+    seed_everything(0)
+    model = MODELS.get("vae")(MODELS.get("vae").Config(), dataset_shape, 0).to(device)
+    model = model.to(memory_format=torch.channels_last)
+    x = batch[0].contiguous(memory_format=torch.channels_last)
+    seen = {}
+
+    def keep_input(name):
+        def hook(module, inputs, output):
+            seen[name] = (module, inputs[0].detach())
+        return hook
+
+    hooks = [m.register_forward_hook(keep_input(n)) for n, m in model.named_modules()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    model.loss(x)
+    for h in hooks:
+        h.remove()
+    layers = []
+    for name, (m, inp) in seen.items():
+        needs_input = name != next(iter(seen))
+        inp = inp.clone().requires_grad_(needs_input)
+        grad = torch.randn_like(m(inp))
+        k = m.kernel_size[0] * m.kernel_size[1]
+        macs = (grad.numel() * m.in_channels if isinstance(m, torch.nn.Conv2d) else inp.numel() * m.out_channels) * k
+        wrt = ([inp] if needs_input else []) + [m.weight, m.bias]
+
+        def fwd_bwd(m=m, inp=inp, grad=grad, wrt=wrt):
+            torch.autograd.grad(m(inp), wrt, grad)
+        layers.append((name, fwd_bwd, 2 * macs * (3 if needs_input else 2) / 1e9))
+    return layers
+
+
 def spread(values) -> list[float]:
     return [min(values), max(values)]
 
@@ -131,13 +166,18 @@ def levers_and_packs(args, dataset, fixed, device) -> dict:
     for k in args.packs:
         members = build_members(lambda: vae(vae.Config(), shape, 0), list(range(k)), [Path(".")] * k)
         packs[k] = PackedTrainer(members, dataset, PACK_CFG | {"batch_size": bs}, device)
-    for fn in [*steps.values(), one_run_with_data, *[p.train_step for p in packs.values()]]:
+    convs = convolution_layers(shape, fixed, device)
+    for fn in [*steps.values(), one_run_with_data, *[p.train_step for p in packs.values()],
+               *[c[1] for c in convs]]:
         fn()  # warm-up (and compilation)
     sg, lever_t, single_t, pack_t = [], {k: [] for k in steps}, [], {k: [] for k in packs}
+    conv_t = {name: [] for name, _, _ in convs}
     for rnd in range(args.rounds):
         sg.append(sgemm_gflops(device))
         for k, fn in steps.items():
             lever_t[k].append(time_steps_fn(fn, args.steps, device))
+        for name, fn, _ in convs:
+            conv_t[name].append(time_steps_fn(fn, 3 * args.steps, device))
         single_t.append(time_steps_fn(one_run_with_data, args.steps, device))
         for k, p in packs.items():
             pack_t[k].append(time_steps_fn(p.train_step, max(1, args.steps // 2), device))
@@ -153,6 +193,14 @@ def levers_and_packs(args, dataset, fixed, device) -> dict:
                             # best round against the best sgemm round: the least-disturbed estimate
                             "fraction_of_sgemm_best": gflop / min(ts) / max(sg),
                             "speedup_vs_baseline": base / med}
+    # The convolutions alone, each at the speed it reaches by itself: what the step would take
+    # if nothing else (activations, linear layers, loss, optimizer) cost anything.
+    conv_s = {name: statistics.median(ts) for name, ts in conv_t.items()}
+    out["convolutions"] = {
+        "layers": {name: {"ms": 1000 * conv_s[name], "gflop": gf, "fraction_of_sgemm": gf / conv_s[name] / rate}
+                   for name, _, gf in convs},
+        "gflop": sum(gf for _, _, gf in convs), "ms": 1000 * sum(conv_s.values()),
+        "step_fraction_of_sgemm_if_only_convolutions_cost": gflop / sum(conv_s.values()) / rate}
     one = statistics.median(single_t)
     for k, ts in pack_t.items():
         med = statistics.median(ts)
@@ -264,7 +312,8 @@ def main() -> None:
     for name in names:
         cls = MODELS.get(name)
         seed_everything(0)
-        model = cls(cls.Config(), dataset.image_shape, dataset.num_classes).to(device).train()
+        model = cls(cls.Config(), dataset.image_shape, dataset.num_classes,
+                    dataset.num_examples("train")).to(device).train()
         runs[name] = (model, model.make_optimizers(1e-4), [])
     for rnd in range(args.rounds + 1):
         for name, (model, opts, times) in runs.items():
@@ -310,6 +359,12 @@ def main() -> None:
         print(f"{k:<34}{v['step_ms']:>9.1f}{f'{lo:.0f}-{hi:.0f}':>15}{v['gflops']:>9.1f}"
               f"{100 * v['fraction_of_sgemm']:>9.0f}%{100 * v['fraction_of_sgemm_best']:>5.0f}%"
               f"{v['speedup_vs_baseline']:>8.2f}")
+    c = speed["convolutions"]
+    print(f"\nthe convolutions alone (forward + backward, each layer by itself):")
+    for name, v in c["layers"].items():
+        print(f"  {name:<18}{v['ms']:>7.2f} ms{v['gflop']:>7.3f} GFLOP{100 * v['fraction_of_sgemm']:>5.0f}% of sgemm")
+    print(f"  together {c['ms']:.1f} ms for {c['gflop']:.2f} of the step's {speed['step_gflop']:.2f} GFLOP: a step that "
+          f"cost only its convolutions would run at {100 * c['step_fraction_of_sgemm_if_only_convolutions_cost']:.0f}% of sgemm")
     if "allocator" in speed:
         a = speed["allocator"]
         print(f"allocator (child processes, default levers): glibc's malloc defaults {a['step_ms_glibc_default']:.1f} "
