@@ -11,7 +11,9 @@ total padding TF adds is k - 2, so 4x4 kernels pad 1 on each side (symmetric, Py
 2x2 kernels pad nothing (padding=0); TF's asymmetric case (an odd total) never arises at these
 sizes. The transposed convs' "same" (output = 2 x input) is PyTorch's padding=1 with 4x4 kernels.
 The reference is NHWC, so its flatten / reshape orders the FC units differently; that is a fixed
-permutation of the same parameters (same count, same initial distribution).
+permutation of the same parameters (same count, same initial distribution). The transposed convs
+are `Deconv4x4`, nn.ConvTranspose2d with a faster path on CPU in channels_last (same parameters,
+same sums in another order).
 28x28 (MNIST): two 4x4 stride-2 convs with 32, 64 channels and FC 256, mirrored.
 
 Initialisation everywhere is TF's layer default, as in the reference: glorot-uniform weights
