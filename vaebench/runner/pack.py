@@ -2,10 +2,10 @@
 
 The members of a pack share the model class, its config, the dataset and the train config, and
 differ in seed and in the hyperparameters the model lists as `loss_scalars` (beta-VAE's beta):
-the loss reads each member's value from a (K,) tensor. Their parameters are stacked along a new leading dimension and one training step
-is `torch.func.vmap` of the model's loss over that dimension (convolutions with stacked weights
-become grouped convolutions), so small models fill the machine's cores together instead of one
-after the other.
+the loss reads each member's value from a (K,) tensor. Their parameters are stacked along a new
+leading dimension and one training step is `torch.func.vmap` of the model's loss over that
+dimension (convolutions with stacked weights become grouped convolutions), so small models fill
+the machine's cores together instead of one after the other.
 
 Each member is trained exactly as `Trainer` would train it alone (tests/test_pack.py checks the
 parameters against separate Trainer runs):
