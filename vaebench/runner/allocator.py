@@ -3,8 +3,8 @@
 A vae step at batch 64 on 64x64 images allocates and frees a few dozen activations and
 gradients of 8 MB (64 x 32 x 32 x 32 float32) every step. With glibc's defaults each comes
 back to the kernel when freed (mmap'd, or trimmed from the top of the heap) and is page-faulted
-in again the next step: 1.3-1.4x of the whole step on the 2-core box (benchmarks/
-train_throughput.py, "allocator"). A fixed mmap threshold of 32 MB (glibc's largest) and a
+in again the next step: the whole step takes 1.29x as long (1.26-1.37) on the 2-core box
+(benchmarks/train_throughput.py, "allocator"). A fixed mmap threshold of 32 MB (glibc's largest) and a
 trim threshold of 1 GB keep those blocks in the heap; the process's peak memory is the same,
 it is only not handed back until the process ends. This is what running under
 MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 does (or under jemalloc or
