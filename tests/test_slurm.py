@@ -321,7 +321,11 @@ def test_controller_restart_mid_array_loses_and_repeats_nothing(tmp_path, capsys
 @pytest.mark.slurm
 @pytest.mark.timeout(400)
 def test_node_down_and_up_mid_job_requeues_and_resumes(tmp_path, capsys):
-    suite = _one_long_run(tmp_path, steps=400)
+    # Long enough to outlast SLURM's kill: the controller requeues the job at once, but the step on
+    # the node died up to ~3 s later (slurmctld.log), and a fresh-clone CI run once trained all of
+    # 400 steps (3.6 s at 1,760 images/s) before it did, leaving nothing to resume.
+    steps = 2000
+    suite = _one_long_run(tmp_path, steps=steps)
     results = tmp_path / "r"
     suite_dir = results / "tiny"
     assert run_cli(suite, results, "--executor", "slurm") == 0
@@ -351,8 +355,8 @@ def test_node_down_and_up_mid_job_requeues_and_resumes(tmp_path, capsys):
         time.sleep(0.5)
     assert run_cli(suite, results, "--executor", "slurm", "--wait") == 0
     assert records(suite_dir)[run_id]["job_id"] == record["job_id"]  # SLURM requeued the same job
-    cost = _assert_trained_once(run_dir, 400)
-    assert cost["sessions"] == 2 and 0 < cost["resumed_from_step"] < 400
+    cost = _assert_trained_once(run_dir, steps)
+    assert cost["sessions"] == 2 and 0 < cost["resumed_from_step"] < steps
     capsys.readouterr()
     assert main(["status", str(suite_dir), "-v"]) == 0
     out = capsys.readouterr().out
