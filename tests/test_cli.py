@@ -115,7 +115,9 @@ def test_dry_run_lists_runs_and_trains_nothing(tmp_path, capsys):
 
 
 def test_sigkill_mid_training_resumes_from_checkpoint(tmp_path):
-    text = SUITE.replace("steps: 6", "steps: 120").replace("seeds: [0, 1]", "seeds: [0]").replace(
+    # 400 steps: ~3.6 s at the fastest speed seen (CI, 110 steps/s), so the kill 0.5 s after the
+    # first checkpoint (step 20) lands mid-training with room to spare
+    text = SUITE.replace("steps: 6", "steps: 400").replace("seeds: [0, 1]", "seeds: [0]").replace(
         "checkpoint_every: 3, log_every: 3", "checkpoint_every: 20, log_every: 10").replace(
         ", {name: beta_vae, params: {beta: 4}}", "")
     path = write_suite(tmp_path, text)
@@ -135,10 +137,10 @@ def test_sigkill_mid_training_resumes_from_checkpoint(tmp_path):
     assert main(["status", str(suite_dir)]) == 0
     assert subprocess.run(cmd, cwd=REPO, capture_output=True).returncode == 0
     m = json.loads((run_dir / "metrics.json").read_text())
-    assert m["cost"]["steps"] == 120 and m["cost"]["sessions"] == 2
+    assert m["cost"]["steps"] == 400 and m["cost"]["sessions"] == 2
     assert m["cost"]["resumed_from_step"] > 0
     log = pd.read_csv(run_dir / "train_log.csv")
-    assert log["step"].tolist() == list(range(10, 121, 10))  # no step lost or duplicated
+    assert log["step"].tolist() == list(range(10, 401, 10))  # no step lost or duplicated
     assert set(log["session"]) == {0, 1}
     assert len([p for p in suite_dir.iterdir() if (p / "config.json").is_file()]) == 1
 

@@ -213,7 +213,7 @@ def test_cancelled_task_is_a_failed_run_and_only_it_is_resubmitted(tmp_path, cap
 @pytest.mark.slurm
 @pytest.mark.timeout(300)
 def test_interrupted_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
-    steps = 300
+    steps = 1000  # ~9 s at CI's 110 steps/s: still training when SIGTERM, then USR2, arrive
     text = (SUITE.replace("steps: 6", f"steps: {steps}").replace("seeds: [0, 1]", "seeds: [0]")
             .replace("checkpoint_every: 3, log_every: 3", "checkpoint_every: 20, log_every: 10")
             .replace(", {name: beta_vae, params: {beta: 4}}", ""))
@@ -268,7 +268,7 @@ def test_preset_bigger_than_the_cluster_fails_at_submission(tmp_path, capsys):
 
 # --- faults on the real cluster -------------------------------------------------------------
 
-def _one_long_run(tmp_path, steps=300, seeds="[0]"):
+def _one_long_run(tmp_path, steps=1000, seeds="[0]"):
     text = (SUITE.replace("steps: 6", f"steps: {steps}").replace("seeds: [0, 1]", f"seeds: {seeds}")
             .replace("checkpoint_every: 3, log_every: 3", "checkpoint_every: 20, log_every: 10")
             .replace(", {name: beta_vae, params: {beta: 4}}", ""))
@@ -311,7 +311,7 @@ def test_controller_restart_mid_array_loses_and_repeats_nothing(tmp_path, capsys
     assert run_cli(suite, results, "--executor", "slurm", "--wait") == 0
     assert records(suite_dir) == first  # nothing submitted again
     for rid in first:
-        cost = _assert_trained_once(suite_dir / rid, 300)
+        cost = _assert_trained_once(suite_dir / rid, 1000)
         assert cost["sessions"] == 1  # the jobs ran through the restart
     capsys.readouterr()
     assert main(["status", str(suite_dir)]) == 0
