@@ -386,7 +386,7 @@ def test_a_job_over_its_memory_is_a_failed_run_that_says_out_of_memory(tmp_path,
 @pytest.mark.slurm
 @pytest.mark.timeout(120)
 def test_a_held_job_is_found_so_wait_can_say_how_to_release_it():
-    out = subprocess.run(["sbatch", "--parsable", "--hold", "-p", "debug", "--wrap", "true"],
+    out = subprocess.run(["sbatch", "--parsable", "--hold", "-p", "debug", "-o", "/dev/null", "--wrap", "true"],
                          capture_output=True, text=True, check=True).stdout.strip()
     job_id = out.split(";")[0]
     try:
