@@ -12,7 +12,7 @@ from vaebench.models.beta_vae import BetaVAE, BetaVAEConfig
 from vaebench.models.factor_vae import FactorVAE, FactorVAEConfig
 from vaebench.models.info_vae import InfoVAE, InfoVAEConfig
 from vaebench.cli import main
-from vaebench.runner.pack import NotPackable, PackedTrainer, build_members, plan_packs
+from vaebench.runner.pack import NotPackable, PackedTrainer, build_member, build_members, plan_packs
 from vaebench.runner.run import run_job
 from vaebench.runner.suite import expand, load_suite
 from vaebench.runner.train import Trainer, seed_everything
@@ -150,8 +150,7 @@ def test_runs_that_differ_in_loss_scalars_pack_and_each_trains_as_alone(tmp_path
     def builder(v):
         return lambda: cls(cls.Config(latent_dim=4, **extra, **v), (1, 28, 28), 3, data.num_examples("train"))
 
-    members = build_members(builder(values[0]), [0], [tmp_path / "p0"]) \
-        + build_members(builder(values[1]), [0], [tmp_path / "p1"])
+    members = [build_member(builder(v), 0, tmp_path / f"p{k}") for k, v in enumerate(values)]
     pack = PackedTrainer(members, data, CFG, torch.device("cpu"))
     assert sorted(pack.scalars) == sorted(cls.loss_scalars)
     pack.run()

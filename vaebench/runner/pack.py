@@ -81,14 +81,16 @@ class PackMember:
     run_dir: Path
 
 
+def build_member(build, seed: int, run_dir) -> PackMember:
+    """One member's model built as a separate run would build it: seed_everything(seed), then build()."""
+    seed_everything(seed)
+    model = build()
+    return PackMember(model, seed, torch.get_rng_state(), Path(run_dir))
+
+
 def build_members(build, seeds, run_dirs) -> list[PackMember]:
-    """Build each member's model as a separate run would: seed_everything(seed), then build()."""
-    members = []
-    for seed, run_dir in zip(seeds, run_dirs, strict=True):
-        seed_everything(seed)
-        model = build()
-        members.append(PackMember(model, seed, torch.get_rng_state(), Path(run_dir)))
-    return members
+    """Members of one build() (one configuration), one per seed."""
+    return [build_member(build, seed, run_dir) for seed, run_dir in zip(seeds, run_dirs, strict=True)]
 
 
 def _without(params: dict, names) -> dict:

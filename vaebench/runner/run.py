@@ -404,7 +404,7 @@ def _train_pack(specs: list[RunSpec], store: RunStore, data_root: Path, progress
                 on_trainer) -> dict[str, tuple]:
     """Train the (locked) runs as one pack: {run_id: (model, TrainResult, pack size)}, or {}
     when they must train one by one (the reason goes to each run's events.log)."""
-    from vaebench.runner.pack import NotPackable, PackedTrainer, build_members
+    from vaebench.runner.pack import NotPackable, PackedTrainer, build_member
 
     first = specs[0]
     for spec in specs:
@@ -413,8 +413,8 @@ def _train_pack(specs: list[RunSpec], store: RunStore, data_root: Path, progress
         device = resolve_device(first.device)
         dataset = load_dataset(first.dataset, first.dataset_params, data_root)
         # each from its own spec: members may differ in the model's loss scalars (beta)
-        members = [m for s in specs for m in build_members(lambda: build_model(s, dataset), [s.seed],
-                                                           [store.run_dir(s.run_id)])]
+        members = [build_member(lambda: build_model(s, dataset), s.seed, store.run_dir(s.run_id))
+                   for s in specs]
         reset_peak_memory(device)
         pack = PackedTrainer(members, dataset, first.train, device, progress=progress,
                              desc=f"pack of {len(specs)}: {first.model} on {first.dataset}")
